@@ -22,10 +22,14 @@ class GraphSpec:
     ``node_types[0]`` is always ``"output"`` (the padding class) and ``node_types[1]`` is
     ``"input"``. An encoding ``y`` is ``[one-hot node types of max_nodes nodes, flattened;
     edge indicators]`` with edges ordered for target j = 1..N-1, source i = 0..j-1.
+
+    ``cells_per_genome`` is 1 except for ``darts`` (2: normal and reduction cell are separate
+    graphs, so that space's ``encode``/``to_dense`` carry a leading axis of that size).
     """
 
     node_types: tuple[str, ...]
     max_nodes: int
+    cells_per_genome: int = 1
 
     @property
     def num_node_types(self) -> int:

@@ -1,0 +1,77 @@
+"""Regularized (ageing) evolution, Real et al. 2019, as run in the NATS-Bench study.
+
+Defaults follow NATS-Bench's topology-space runs (``--ea_population 10 --ea_sample_size 3``):
+the first ``population_size`` asks are uniform samples; afterwards each child is the mutation
+of the best of ``sample_size`` members drawn uniformly *with replacement* from the population;
+every told child joins the population and the oldest member leaves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Sequence
+
+from jaxnas.errors import ConfigError
+from jaxnas.search.base import SearchContext, SearchRecord, as_key, score, split_rng
+
+
+@dataclass(frozen=True)
+class RegularizedEvolutionConfig:
+    population_size: int = 10
+    sample_size: int = 3
+    batch_size: int = 1  # children per ask (1 = the sequential algorithm)
+
+    def __post_init__(self) -> None:
+        if self.population_size < 1 or self.batch_size < 1:
+            raise ConfigError(f"population_size={self.population_size} and batch_size="
+                              f"{self.batch_size} must be >= 1")
+        if not 1 <= self.sample_size:
+            raise ConfigError(f"sample_size={self.sample_size} must be >= 1")
+
+
+@dataclass(frozen=True)
+class RegularizedEvolutionState:
+    key: Any
+    population: tuple[tuple[Any, float], ...] = ()  # (genome, fitness), oldest first
+    asked: int = 0
+    told: int = 0
+
+
+class RegularizedEvolution:
+    """Ageing evolution over any space with ``sample`` and ``mutate``."""
+
+    name: ClassVar[str] = "re"
+    Config = RegularizedEvolutionConfig
+
+    def __init__(self, space: Any, config: RegularizedEvolutionConfig | None = None,
+                 context: SearchContext | None = None) -> None:
+        self.space = space
+        self.config = config or RegularizedEvolutionConfig()
+        self.context = context or SearchContext()
+
+    def init(self, key: Any) -> RegularizedEvolutionState:
+        return RegularizedEvolutionState(key=as_key(key))
+
+    def ask(self, state: RegularizedEvolutionState) -> tuple[RegularizedEvolutionState, list[Any]]:
+        key, rng = split_rng(state.key)
+        cfg = self.config
+        genomes = []
+        for _ in range(cfg.batch_size):
+            if state.told + len(genomes) < cfg.population_size or not state.population:
+                genomes.append(self.space.sample(rng))
+                continue
+            picks = rng.integers(len(state.population), size=cfg.sample_size)
+            # best of the tournament; ties go to the first drawn
+            parent = max((state.population[i] for i in picks), key=lambda member: member[1])
+            genomes.append(self.space.mutate(parent[0], rng))
+        return replace(state, key=key, asked=state.asked + len(genomes)), genomes
+
+    def tell(self, state: RegularizedEvolutionState, genomes: Sequence[Any],
+             records: Sequence[SearchRecord]) -> RegularizedEvolutionState:
+        population = list(state.population)
+        for genome, record in zip(genomes, records):
+            fitness = score(record.metrics, self.context.objective, self.context.max_latency)
+            population.append((genome, fitness))
+            if len(population) > self.config.population_size:
+                population.pop(0)  # ageing: the oldest dies, not the worst
+        return replace(state, population=tuple(population), told=state.told + len(records))

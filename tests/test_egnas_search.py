@@ -1,0 +1,362 @@
+"""The EG-NAS greedy search (papers.md 1.4-1.5) driven by scripted accuracies.
+
+Every rule is checked against hand-written accuracy tables: depth acceptance at +0.10, the
+-0.05 neutral band, fail counters, train-accuracy and target stops, incumbent (not last) depth
+kept, width loop, epoch bookkeeping, the micro-phase parameter budget, batched mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from jaxnas.errors import ConfigError
+from jaxnas.search.base import EvalRecord, SearchContext
+from jaxnas.search.egnas import (
+    EGNAS,
+    EGNASConfig,
+    PRESETS,
+    TrainerEvaluator,
+    analytic_param_count,
+    parse_genome,
+    plain_genome,
+    genome_string,
+    read_log,
+    run_search,
+)
+
+CTX = SearchContext(space_name="egnas", dataset="fashion_mnist")
+
+
+class Script:
+    """Accuracies from tables: depth -> (acc, train acc) in the depth phase, width -> acc in
+    the width phase, and a function for micro candidates. Records every asked candidate."""
+
+    def __init__(self, depth_acc, width_acc=None, micro=None, train_acc=None):
+        self.depth_acc = depth_acc
+        self.width_acc = width_acc or {}
+        self.micro = micro or (lambda g: 50.0)
+        self.train_acc = train_acc or {}
+        self.asked: list[tuple[str, int]] = []
+
+    def __call__(self, genome: str, epochs: int, role: str) -> dict[str, float]:
+        self.asked.append((genome, epochs))
+        g = parse_genome(genome)
+        if role in ("start", "depth"):
+            acc = self.depth_acc.get(g.depth, 0.0)  # past the stop (batched)
+            return {"accuracy": acc, "train_accuracy": self.train_acc.get(g.depth, 90.0)}
+        if role == "width":
+            return {"accuracy": self.width_acc.get(g.width, 0.0), "train_accuracy": 90.0}
+        return {"accuracy": self.micro(g), "train_accuracy": 90.0}
+
+
+def drive(strategy: EGNAS, script: Script, max_steps: int = 500):
+    """Run to the end; returns (final state, list of asked batches of (genome, epochs, role))."""
+    state = strategy.init(0)
+    batches = []
+    for _ in range(max_steps):
+        if state.done:
+            break
+        state, genomes = strategy.ask(state)
+        assert genomes, "ask returned nothing before the search was done"
+        epochs = [b.epochs for b in strategy.budgets_for(state, genomes)]
+        roles = [c.role for c in strategy._open(state)]
+        names = [genome_string(g) for g in genomes]
+        batches.append(list(zip(names, epochs, roles)))
+        records = [script(n, e, r) for n, e, r in zip(names, epochs, roles)]
+        state = strategy.tell(state, genomes, records)
+    assert state.done
+    return state, batches
+
+
+def flat(batches):
+    return [c for b in batches for c in b]
+
+
+def macro_only(**kw):
+    return EGNAS(None, EGNASConfig(search_ops=False, search_kernels=False, **kw), CTX)
+
+
+# ------------------------------------------------------------------------------ depth phase
+
+DEPTH_TABLE = {
+    10: 80.00,
+    11: 80.11,  # >= 80.00 + 0.10: accept
+    12: 80.15,  # < 80.21 but >= 80.06: neutral, no fail
+    13: 80.07,  # neutral
+    14: 80.00,  # < 80.06: fail 1
+    15: 80.30,  # >= 80.21: accept, fails reset
+    16: 79.00,  # fail 1
+    17: 79.00,  # fail 2
+    18: 80.35,  # neutral (< 80.40): fails stay at 2
+    19: 79.00,  # third fail: stop
+    20: 99.0, 21: 99.0,
+}
+WIDTH_TABLE = {62: 80.30, 60: 80.0, 58: 80.5, 56: 80.0, 54: 80.0, 52: 80.0, 50: 99.0}
+
+
+def test_depth_and_width_rules_and_epoch_bookkeeping():
+    state, batches = drive(macro_only(), Script(DEPTH_TABLE, WIDTH_TABLE))
+    cands = flat(batches)
+    depth = [(parse_genome(n).depth, e) for n, e, r in cands if r in ("start", "depth")]
+    # depths 10..19 tried, each at 10 + (d - 10) epochs (E grows for rejected ones too)
+    assert depth == [(d, d) for d in range(10, 20)]
+    assert state.macro_depth == 15  # the incumbent, not the last depth tried (19)
+    width = [(parse_genome(n).width, parse_genome(n).depth, e) for n, e, r in cands
+             if r == "width"]
+    # E continues from 19: +2 per narrower candidate; 62 accepted (not worse), 60 fail,
+    # 58 accepted, 56/54 fail, 52 is the third fail in a row -> stop
+    assert width == [(62, 15, 21), (60, 15, 23), (58, 15, 25), (56, 15, 27), (54, 15, 29),
+                     (52, 15, 31)]
+    assert state.macro_width == 58 and state.macro_epochs == 25
+    # micro phase: the macro net retrained once at 2 epochs (ops and kernels switched off)
+    base = [c for c in cands if c[2] == "op_base"]
+    assert base == [(genome_string(plain_genome(15, 58)), 2, "op_base")]
+    assert state.result == genome_string(plain_genome(15, 58))
+
+
+def test_train_accuracy_stop_is_strictly_above_threshold():
+    # 99.6 > 99.5: no deeper candidate; the width phase starts at E = 10 + 2
+    s1, b1 = drive(macro_only(max_width_candidates=1), Script({10: 70.0}, {62: 60.0},
+                                                              train_acc={10: 99.6}))
+    assert [(r, e) for n, e, r in flat(b1)][:2] == [("start", 10), ("width", 12)]
+    # exactly 99.5 is not above: the depth phase goes on
+    s2, b2 = drive(macro_only(max_depth_candidates=1, max_width_candidates=1),
+                   Script({10: 70.0, 11: 70.0}, {62: 60.0}, train_acc={10: 99.5}))
+    assert [r for n, e, r in flat(b2)][:3] == ["start", "depth", "width"]
+
+
+def test_target_accuracy_stops_depth_phase():
+    state, batches = drive(macro_only(max_width_candidates=0), Script({10: 99.95}))
+    assert [r for n, e, r in flat(batches)] == ["start", "op_base"]
+    assert state.macro_depth == 10
+
+
+def test_width_stops_at_min_width_and_max_depth_cap():
+    cfg = dict(max_width=20, min_width=16, max_depth=12)
+    table = {10: 50.0, 11: 51.0, 12: 52.0}
+    state, batches = drive(macro_only(**cfg), Script(table, {18: 60.0, 16: 61.0}))
+    cands = flat(batches)
+    # depth stops at max_depth (the loop condition L != max_depth), both accepted
+    assert [parse_genome(n).depth for n, e, r in cands if r in ("start", "depth")] == [10, 11, 12]
+    # width: 18 and 16 tried (E 14, 16) then C <= min_width stops
+    assert [(parse_genome(n).width, e) for n, e, r in cands if r == "width"] == [(18, 14),
+                                                                                 (16, 16)]
+    assert state.macro_width == 16 and state.macro_depth == 12
+
+
+def test_epoch_scale_and_caps():
+    s = macro_only(epoch_scale=0.25, max_depth_candidates=2, max_width_candidates=1)
+    _, batches = drive(s, Script({10: 1.0, 11: 2.0, 12: 3.0, 13: 9.0}, {62: 1.0}))
+    # nominal E 10, 11, 12 -> 2, 3, 3 trained epochs (rounded, >= 1); width nominal 14 -> 4;
+    # micro 2 -> 0.5 -> at least 1
+    assert [e for n, e, r in flat(batches)] == [2, 3, 3, 4, 1]
+
+
+# ------------------------------------------------------------------------------ micro phase
+
+
+def micro_script(better_layers: set[int], kernel_better: set[int] = frozenset()):
+    """Micro accuracy: 50 + 1 per standard conv at a 'better' layer - 1 per other one,
+    + 0.5 per kernel 5 at a 'kernel_better' layer - 0.5 per other one."""
+    def acc(g):
+        a = 50.0
+        for i, (o, k) in enumerate(zip(g.ops, g.kernels)):
+            if o == 1:
+                a += 1.0 if i in better_layers else -1.0
+            if k == 5:
+                a += 0.5 if i in kernel_better else -0.5
+        return a
+    return acc
+
+
+def test_operation_and_kernel_phase_param_budget_and_cumulative_flips():
+    strategy = EGNAS(None, EGNASConfig(max_width=24, max_depth_candidates=0,
+                                       max_width_candidates=0), CTX)
+    script = Script({10: 50.0}, {}, micro_script({1, 4}, {2}))
+    state, batches = drive(strategy, script)
+    cands = flat(batches)
+    micro = [(parse_genome(n), e, r) for n, e, r in cands if r in ("op", "kernel")]
+    assert all(e == 2 for _, e, _ in micro)  # micro epochs fixed at 2
+    assert len([m for m in micro if m[2] == "op"]) == 10  # one candidate per layer
+    assert len([m for m in micro if m[2] == "kernel"]) == 10
+    macro = plain_genome(10, 24)
+    p0 = analytic_param_count(macro, 10, 1)
+    ops_seen = []
+    for g, _, role in micro:
+        if role != "op":
+            continue
+        # width: the largest one <= the macro width within P0 + 0.01 M
+        assert analytic_param_count(g, 10, 1) <= p0 + 10_000
+        if g.width < 24:
+            assert analytic_param_count(dataclasses.replace(g, width=g.width + 1), 10, 1) \
+                > p0 + 10_000
+        ops_seen.append(g.ops)
+    # flips accumulate: layer 1 accepted, so every later candidate keeps op[1] = 1;
+    # layer 0 was rejected and reverted
+    assert ops_seen[2][1] == 1 and ops_seen[2][0] == 0
+    final = parse_genome(state.result)
+    assert final.ops == tuple(1 if i in (1, 4) else 0 for i in range(10))
+    assert final.kernels == tuple(5 if i == 2 else 3 for i in range(10))
+    # kernel budget reference = the ops result
+    ops_result = [g for g, _, r in micro if r == "op" and g.ops == final.ops][0]
+    ref = analytic_param_count(ops_result, 10, 1)
+    for g, _, role in micro:
+        if role == "kernel":
+            assert analytic_param_count(g, 10, 1) <= ref + 10_000
+    assert state.acc == pytest.approx(50.0 + 2 + 0.5)
+
+
+def test_micro_acceptance_is_strict():
+    # every flip scores exactly the baseline: nothing is accepted (authors: acc > cur)
+    strategy = EGNAS(None, EGNASConfig(max_width=20, max_depth_candidates=0,
+                                       max_width_candidates=0, micro_layers=3), CTX)
+    state, _ = drive(strategy, Script({10: 50.0}, {}, lambda g: 50.0))
+    assert state.result == genome_string(plain_genome(10, 20))
+
+
+def test_final_width_macro_option():
+    strategy = EGNAS(None, EGNASConfig(max_width=24, max_depth_candidates=0,
+                                       max_width_candidates=0, final_width="macro"), CTX)
+    state, _ = drive(strategy, Script({10: 50.0}, {}, micro_script({0, 1, 2})))
+    g = parse_genome(state.result)
+    assert g.width == 24 and g.ops[:3] == (1, 1, 1)
+
+
+# ------------------------------------------------------------------------------ batched mode
+
+
+def test_batched_macro_decisions_equal_faithful():
+    faithful, fb = drive(macro_only(), Script(DEPTH_TABLE, WIDTH_TABLE))
+    batched, bb = drive(macro_only(mode="batched", batch_depth=4, batch_width=4),
+                        Script(DEPTH_TABLE, WIDTH_TABLE))
+    assert (batched.macro_depth, batched.macro_width, batched.macro_epochs) == \
+        (faithful.macro_depth, faithful.macro_width, faithful.macro_epochs)
+    assert batched.result == faithful.result
+    # same budget for every candidate both modes trained
+    fe = {(n, e) for n, e, r in flat(fb)}
+    assert fe <= {(n, e) for n, e, r in flat(bb)}
+    # fewer populations, a few extra (unused) candidates past the stopping points
+    assert len(bb) < len(fb) and len(flat(bb)) >= len(flat(fb))
+    assert len(bb[0]) == 5  # start net + depths 11..14 together
+
+
+def test_batched_micro_round_and_combos():
+    strategy = EGNAS(None, EGNASConfig(mode="batched", max_width=24, max_depth_candidates=0,
+                                       max_width_candidates=0, batch_combos=2), CTX)
+    state, batches = drive(strategy, Script({10: 50.0}, {}, micro_script({1, 4, 7}, {2})))
+    roles = [[r for _, _, r in b] for b in batches]
+    assert roles[1] == ["op_base"] + ["op"] * 10  # baseline + all single flips together
+    assert roles[2] == ["op_combo"] * 2  # best 2 and best 3 improving flips
+    assert roles[3] == ["kernel"] * 10
+    final = parse_genome(state.result)
+    assert final.ops == tuple(1 if i in (1, 4, 7) else 0 for i in range(10))
+    assert final.kernels == tuple(5 if i == 2 else 3 for i in range(10))
+
+
+def test_context_batched_flag_and_presets():
+    s = EGNAS(None, EGNASConfig(), dataclasses.replace(CTX, batched=True))
+    assert s.config.mode == "batched"
+    assert set(PRESETS) == {"paper", "small", "smoke"}
+    assert PRESETS["paper"] == EGNASConfig()  # the authors' limits unchanged
+    assert PRESETS["smoke"].min_depth == 10  # the space stays faithful
+    with pytest.raises(ConfigError):
+        EGNASConfig(mode="fast")
+    with pytest.raises(ConfigError):
+        EGNASConfig(selection="train")
+
+
+# ------------------------------------------------------------------------------ resume
+
+
+class FakeTrainer:
+    """Stands in for train_population: accuracy from a table, counts trainings."""
+
+    def __init__(self, fail_after: int | None = None):
+        self.calls = 0
+        self.trained: list[tuple[str, int]] = []
+        self.fail_after = fail_after
+
+    def __call__(self, space_name, genomes, budgets, train, val, *, key, executor="auto"):
+        out = []
+        for g, b in zip(genomes, budgets):
+            if self.fail_after is not None and len(self.trained) >= self.fail_after:
+                raise KeyboardInterrupt("killed")
+            self.trained.append((genome_string(g), b.epochs))
+            acc = DEPTH_TABLE.get(g.depth, 50.0) - (64 - g.width) * 0.01
+            out.append({"status": "ok", "val_acc_per_epoch": [acc - 1, acc],
+                        "train_acc_per_epoch": [80.0, 90.0], "params": 1})
+        return out
+
+
+def test_killed_search_resumes_without_retraining(tmp_path):
+    cfg = EGNASConfig(max_width=24, max_depth_candidates=3, max_width_candidates=2,
+                      micro_layers=2)
+    log = tmp_path / "evals.jsonl"
+    killed = FakeTrainer(fail_after=5)
+    ev = TrainerEvaluator(None, CTX, config=cfg, data=(None, None, None), log_path=log,
+                          train_fn=killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(EGNAS(None, cfg, CTX), ev)
+    assert len(read_log(log)) == 5
+    fresh = FakeTrainer()
+    ev2 = TrainerEvaluator(None, CTX, config=cfg, data=(None, None, None), log_path=log,
+                           train_fn=fresh)
+    state, summary = run_search(EGNAS(None, cfg, CTX), ev2)
+    assert not set(fresh.trained) & set(killed.trained)  # nothing trained twice
+    assert summary.candidates == len(killed.trained) + len(fresh.trained)
+    # a third run finds everything in the log
+    again = FakeTrainer()
+    ev3 = TrainerEvaluator(None, CTX, config=cfg, data=(None, None, None), log_path=log,
+                           train_fn=again)
+    state3, summary3 = run_search(EGNAS(None, cfg, CTX), ev3)
+    assert again.trained == [] and state3.result == state.result
+    assert summary3.trained_now == 0
+
+
+def test_records_carry_budget_in_key_and_selection_switch():
+    cfg = EGNASConfig(selection="test")
+    res = {"status": "ok", "val_acc_per_epoch": [10.0, 20.0], "test_acc_per_epoch": [30.0, 25.0],
+           "train_acc_per_epoch": [5.0, 6.0]}
+    seen = {}
+
+    def train_fn(space_name, genomes, budgets, train, val, *, key, test_data=None):
+        seen["test"] = test_data
+        return [res for _ in genomes]
+
+    ev = TrainerEvaluator(None, CTX, config=cfg, data=("tr", "va", "te"), train_fn=train_fn)
+    strategy = EGNAS(None, cfg, CTX)
+    state, genomes = strategy.ask(strategy.init(0))
+    (rec,) = ev.evaluate(genomes, strategy.budgets_for(state, genomes))
+    assert isinstance(rec, EvalRecord)
+    assert rec.key.endswith("@e10") and rec.metrics["accuracy"] == 30.0  # best test acc
+    assert rec.metrics["train_accuracy"] == 6.0 and seen["test"] == "te"
+    assert rec.report["best_val_acc"] == 20.0
+    # diverged members lose every comparison
+    bad = dict(res, status="diverged")
+    ev2 = TrainerEvaluator(None, CTX, config=EGNASConfig(), data=(1, 2, 3),
+                           train_fn=lambda *a, **k: [bad])
+    (rec2,) = ev2.evaluate(genomes, strategy.budgets_for(state, genomes))
+    assert rec2.metrics["accuracy"] == 0.0 and not math.isnan(rec2.metrics["accuracy"])
+
+
+@pytest.mark.slow
+def test_end_to_end_with_real_trainer_on_fashion_mnist(shared_data, tmp_path):
+    train_mod = pytest.importorskip("jaxnas.train")
+    if not hasattr(train_mod, "train_population"):
+        pytest.skip("jaxnas.train.train_population is not available yet")
+    cfg = dataclasses.replace(PRESETS["smoke"], n_train=256, n_val=128, n_test=128,
+                              max_depth_candidates=1, max_width_candidates=1, micro_layers=1)
+    ctx = SearchContext(space_name="egnas", dataset="fashion_mnist",
+                        data_dir=str(shared_data))
+    log = tmp_path / "log.jsonl"
+    ev = TrainerEvaluator(None, ctx, config=cfg, log_path=log)
+    state, summary = run_search(EGNAS(None, cfg, ctx), ev)
+    assert state.done and summary.candidates == len(read_log(log))
+    for rec in read_log(log):
+        assert 0.0 <= rec.metrics["accuracy"] <= 100.0
+    ev2 = TrainerEvaluator(None, ctx, config=cfg, log_path=log)
+    state2, summary2 = run_search(EGNAS(None, cfg, ctx), ev2)
+    assert summary2.trained_now == 0 and state2.result == state.result

@@ -1,0 +1,83 @@
+"""Parameter counts of the genomes the EG-NAS authors logged (papers.md 1.5, 1.6, 1.8).
+
+The search's width-shrinking rule (params <= reference + 0.01 M) uses a closed-form count;
+it must equal jaxnas.nn.count_params and reproduce the authors' printed counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jaxnas.nn import count_params
+from jaxnas.search.egnas import analytic_param_count, plain_genome
+from jaxnas.spaces.egnas import EgnasGenome
+
+
+def test_logged_l10_c64_cifar10_is_309450():
+    g = plain_genome(10, 64)
+    assert count_params("egnas", g, 10, (32, 32, 3)) == 309450  # [C: CIFAR-10 search log]
+    assert analytic_param_count(g, 10, 3) == 309450
+
+
+def test_closed_form_count_equals_flax_count():
+    rng = np.random.default_rng(0)
+    for classes, channels in ((10, 1), (100, 3), (47, 1)):
+        depth, width = int(rng.integers(10, 22)), int(rng.integers(9, 60))
+        g = EgnasGenome(depth, width, tuple(int(v) for v in rng.integers(0, 2, depth)),
+                        tuple(int(v) for v in rng.choice([3, 5, 7], depth)))
+        assert analytic_param_count(g, classes, channels) == \
+            count_params("egnas", g, classes, (28, 28, channels))
+
+
+def _reachable_millions(depth, width, n_std, n_k5, classes, channels):
+    """Every param count (rounded to 3 decimals, in M) of a depth/width net with exactly
+    n_std standard convs and n_k5 kernel-5 layers placed anywhere (layer counts add up)."""
+    base = analytic_param_count(plain_genome(depth, width), classes, channels)
+    deltas = []
+    for i in range(depth):
+        row = {}
+        for op in (0, 1):
+            for k in (3, 5):
+                ops = tuple(op if j == i else 0 for j in range(depth))
+                ks = tuple(k if j == i else 3 for j in range(depth))
+                row[(op, k)] = analytic_param_count(EgnasGenome(depth, width, ops, ks),
+                                                    classes, channels) - base
+        deltas.append(row)
+    reach = {(0, 0): {0}}
+    for row in deltas:
+        nxt: dict = {}
+        for (a, b), sums in reach.items():
+            for (op, k), d in row.items():
+                key = (a + op, b + (k == 5))
+                if key[0] > n_std or key[1] > n_k5:
+                    continue
+                nxt.setdefault(key, set()).update(s + d for s in sums)
+        reach = nxt
+    return {round((base + s) / 1e6, 3) for s in reach.get((n_std, n_k5), ())}
+
+
+# papers.md 1.6 (final models) and 1.5 (CIFAR-10 T search end, width 43): depth, width,
+# #standard convs, #kernel-5 layers, classes, input channels, printed params (M)
+LOGGED = [
+    ("CIFAR-10 T", 26, 46, 2, 2, 10, 3, 0.466),
+    ("CIFAR-10 T search end", 26, 43, 2, 2, 10, 3, 0.410),
+    ("CIFAR-10 M", 21, 102, 5, 0, 10, 3, 2.490),
+    ("CIFAR-100 T", 21, 56, 0, 1, 100, 3, 0.489),
+    ("CIFAR-100 M", 21, 118, 2, 1, 100, 3, 2.593),
+    ("FashionMNIST T", 18, 54, 3, 1, 10, 1, 0.508),
+    ("FashionMNIST M", 16, 120, 6, 2, 10, 1, 6.160),
+    ("KMNIST T", 18, 50, 2, 1, 10, 1, 0.420),
+    ("KMNIST M", 24, 120, 2, 0, 10, 1, 2.711),
+    ("EMNIST T", 17, 50, 3, 2, 47, 1, 0.406),
+    ("EMNIST M", 21, 106, 3, 0, 47, 1, 2.253),
+]
+
+
+@pytest.mark.parametrize("name,depth,width,n_std,n_k5,classes,channels,logged", LOGGED,
+                         ids=[row[0] for row in LOGGED])
+def test_logged_final_models_are_reachable(name, depth, width, n_std, n_k5, classes,
+                                           channels, logged):
+    # papers.md gives the layer counts but not the positions: the printed count must be one
+    # of the counts of some placement
+    assert logged in _reachable_millions(depth, width, n_std, n_k5, classes, channels), name
