@@ -6,8 +6,9 @@
 Writes ``nb201.npz``, ``nb101_20k.npz``, ``naslib_samples.npz`` (all numpy arrays, no pickles),
 and checks the reference optima (NB201 200-epoch test 94.3733 / 73.5133 / 47.3111) and that the
 three NB201 csv files agree row by row. With ``--nb201-counts`` it also computes params / FLOPs
-of every NB201 cell with ``jaxnas.nn.count_params / count_flops`` (CIFAR-10, 32x32x3) and
-compares them with NASLib's 725 samples. Prints a summary table and writes a JSON report next to
+of every NB201 cell on each dataset with ``jaxnas.nn.count_params / count_flops`` (per-edge
+decomposition checked against direct counts, see ``nb201_counts``) and compares them with NASLib's
+725 samples. Prints a summary table and writes a JSON report next to
 the arrays (``conversion_report.json``).
 """
 
@@ -155,21 +156,56 @@ def eval_darts(text: str) -> list:
     return [[list(pair) for pair in cell] for cell in value]
 
 
-def nb201_counts(ops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Params and FLOPs of every NB201 cell from jaxnas's own network (CIFAR-10, 32x32x3)."""
+NB201_INPUTS = {"cifar10": (10, (32, 32, 3)), "cifar100": (100, (32, 32, 3)),
+                "ImageNet16-120": (120, (16, 16, 3))}
+
+
+def nb201_counts(ops: np.ndarray, check: int = 8, seed: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Params and FLOPs (15625, 3) of every NB201 cell from jaxnas's own network.
+
+    Counting 15,625 x 3 networks one by one takes ~10 h here (~0.75 s each), so the columns are
+    built from per-edge contributions: every NB201 edge maps C channels to C channels at its
+    stage's resolution, independently of the other edges, so a cell's count is the all-``none``
+    network's count plus, per edge, what putting op o on that edge adds. Those 6 x 4 + 1
+    networks per dataset are counted with ``count_params`` / ``count_flops``, and ``check``
+    random cells per dataset are counted directly and must match the sum exactly (else this
+    raises), so the shortcut cannot silently drift from the network.
+    """
     from jaxnas.nn import count_flops, count_params
     from jaxnas.spaces.nb201 import NB201Genome
 
-    params = np.zeros(len(ops), np.int64)
-    flops = np.zeros(len(ops), np.int64)
-    start = time.time()
-    for i, row in enumerate(ops):
-        genome = NB201Genome(tuple(NB201_OPS[c] for c in row))
-        params[i] = count_params("nb201", genome, 10, (32, 32, 3))
-        flops[i] = count_flops("nb201", genome, 10, (32, 32, 3))
-        if i % 1000 == 0:
-            print(f"  counts {i}/{len(ops)} ({time.time() - start:.0f} s)", flush=True)
-    return params, flops
+    def counts(codes, classes, shape):
+        genome = NB201Genome(tuple(NB201_OPS[c] for c in codes))
+        return (count_params("nb201", genome, classes, shape),
+                count_flops("nb201", genome, classes, shape))
+
+    params = np.zeros((len(ops), len(NB201_DATASETS)), np.int64)
+    flops = np.zeros((len(ops), len(NB201_DATASETS)), np.int64)
+    rng = np.random.default_rng(seed)
+    checked = {}
+    for d, dataset in enumerate(NB201_DATASETS):
+        classes, shape = NB201_INPUTS[dataset]
+        base = counts((0,) * 6, classes, shape)
+        delta = np.zeros((2, 6, len(NB201_OPS)), np.int64)  # (params/flops, edge, op)
+        for edge in range(6):
+            for op in range(1, len(NB201_OPS)):
+                codes = [0] * 6
+                codes[edge] = op
+                got = counts(codes, classes, shape)
+                delta[0, edge, op] = got[0] - base[0]
+                delta[1, edge, op] = got[1] - base[1]
+        rows = np.arange(6)[None, :]
+        params[:, d] = base[0] + delta[0, rows, ops].sum(axis=1)
+        flops[:, d] = base[1] + delta[1, rows, ops].sum(axis=1)
+        for i in rng.choice(len(ops), size=check, replace=False):
+            direct = counts(tuple(int(c) for c in ops[i]), classes, shape)
+            if direct != (int(params[i, d]), int(flops[i, d])):
+                raise AssertionError(f"{dataset} cell {i}: direct count {direct} != per-edge "
+                                     f"sum {(int(params[i, d]), int(flops[i, d]))}")
+        checked[dataset] = check
+        print(f"  counts {dataset}: done, {check} random cells checked directly", flush=True)
+    return params, flops, {"nb201_counts_checked_cells": checked}
 
 
 def main() -> None:
@@ -192,18 +228,19 @@ def main() -> None:
     if args.nb201_counts:
         try:
             start = time.time()
-            params, flops = nb201_counts(nb201["ops"])
+            params, flops, info = nb201_counts(nb201["ops"])
             nb201["params"], nb201["flops"] = params, flops
+            report.update(info)
             report["nb201_counts_seconds"] = time.time() - start
-            # NASLib's 725 samples: params in M, FLOPs in M (CIFAR-10)
-            idx = naslib["nb201_cifar10_index"]
+            # NASLib's 725 samples per dataset: params in M, FLOPs in M
             names = list(ZC_NAMES)
-            ref_params = naslib["nb201_cifar10_zc"][:, names.index("params")].astype(np.float64)
-            ref_flops = naslib["nb201_cifar10_zc"][:, names.index("flops")].astype(np.float64)
-            report["nb201_params_max_abs_diff_M"] = float(np.abs(params[idx] / 1e6 - ref_params).max())
-            report["nb201_flops_max_abs_diff_M"] = float(np.abs(flops[idx] / 1e6 - ref_flops).max())
-            report["nb201_params_exact_matches"] = int(np.sum(np.abs(params[idx] / 1e6 - ref_params) < 1e-6))
-            report["nb201_flops_exact_matches"] = int(np.sum(np.abs(flops[idx] / 1e6 - ref_flops) < 1e-6))
+            for d, dataset in enumerate(NB201_DATASETS):
+                idx = naslib[f"nb201_{dataset}_index"]
+                zc = naslib[f"nb201_{dataset}_zc"].astype(np.float64)
+                for col, ours in (("params", params[idx, d]), ("flops", flops[idx, d])):
+                    diff = np.abs(ours / 1e6 - zc[:, names.index(col)])
+                    report[f"nb201_{col}_{dataset}_max_abs_diff_M"] = float(diff.max())
+                    report[f"nb201_{col}_{dataset}_within_0.01M"] = int(np.sum(diff <= 0.01))
         except ImportError as error:
             report["nb201_counts"] = f"skipped: {error}"
             print(f"params/FLOPs column left out: {error}")

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--space", default="nb201", choices=["nb201", "nb101", "darts"])
     p.add_argument("--instances", type=int, default=400_000)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=2e-4, help="Adam lr (paper 2e-4)")
     p.add_argument("--extra", type=int, default=20_000, help="random cells (nb101, darts)")
     p.add_argument("--eval-every", type=int, default=100_000)
     p.add_argument("--eval-samples", type=int, default=10_000)
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
                                   real_y, args.eval_samples)
 
     params, history = pretrain(config, types, edges, key=key, instances=args.instances,
-                               batch_size=args.batch_size, eval_every=args.eval_every,
+                               batch_size=args.batch_size, learning_rate=args.learning_rate,
+                               eval_every=args.eval_every,
                                evaluate=evaluate, log=lambda s: print(s, flush=True))
     final = history[-1] if history else {}
     print(f"done in {time.perf_counter() - start:.0f} s: {final}", flush=True)

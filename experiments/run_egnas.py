@@ -17,22 +17,13 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jaxnas.search.base import SearchContext  # noqa: E402
-from jaxnas.search.egnas import (  # noqa: E402
-    EGNAS,
-    PRESETS,
-    TrainerEvaluator,
-    budget_of,
-    load_search_data,
-    parse_genome,
-    run_search,
-)
+from jaxnas.search.egnas import EGNAS, PRESETS, TrainerEvaluator, run_search  # noqa: E402
 from jaxnas.search.registry import make_config, parse_option_strings  # noqa: E402
 
 AUTHORS_FASHION_MNIST = {"test_acc": 95.91, "params_m": 0.508, "epochs": 600,
@@ -98,25 +89,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def final_training(genome: str, args: argparse.Namespace, cfg) -> dict:
-    """The authors' recipe on the whole training split, test accuracy every epoch."""
-    import jax
+    """The authors' recipe on the whole training split, test accuracy every epoch (the same
+    code path as ``jaxnas train``)."""
+    from jaxnas.cli.train_cmd import train_genome
 
-    from jaxnas.data import load_dataset
-    from jaxnas.train import train_population
-
-    g = parse_genome(genome)
-    train = load_dataset(args.dataset, "train", args.data_dir)
-    test = load_dataset(args.dataset, "test", args.data_dir)
-    # the trainer wants a validation set; a small seeded slice of the test set is only
-    # watched, the reported numbers are the test curve's best and final values
-    start = time.perf_counter()
-    (res,) = train_population("egnas", [g], [budget_of(cfg, args.final_epochs)], train,
-                              test, key=jax.random.PRNGKey(args.seed), test_data=test)
-    curve = list(getattr(res, "test_acc_per_epoch", None) or res.val_acc_per_epoch)
-    return {"genome": genome, "epochs": args.final_epochs, "best_test_acc": max(curve),
-            "final_test_acc": curve[-1], "params": int(res.params),
-            "status": res.status, "wall_time_s": time.perf_counter() - start,
-            "test_acc_per_epoch": [float(v) for v in curve]}
+    return train_genome("egnas", genome, args.dataset, args.final_epochs,
+                        batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                        momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                        grad_clip=cfg.grad_clip_norm, schedule=cfg.schedule,
+                        cutout=cfg.cutout_size, seed=args.seed, data_dir=args.data_dir)
 
 
 if __name__ == "__main__":

@@ -261,7 +261,12 @@ def test_context_batched_flag_and_presets():
     assert s.config.mode == "batched"
     assert set(PRESETS) == {"paper", "small", "smoke"}
     assert PRESETS["paper"] == EGNASConfig()  # the authors' limits unchanged
-    assert PRESETS["smoke"].min_depth == 10  # the space stays faithful
+    # the run-size presets only shrink limits and data; every search rule stays the authors'
+    rules = ("start_epochs", "add_epochs", "add_epochs_w", "micro_epochs", "dp_add_tolerance",
+             "ch_drop_tolerance", "dp_break_tolerance", "ch_break_tolerance", "train_acc_stop",
+             "param_slack", "micro_kernels", "width_resolution", "learning_rate", "selection")
+    for name in ("small", "smoke"):
+        assert all(getattr(PRESETS[name], r) == getattr(EGNASConfig(), r) for r in rules)
     with pytest.raises(ConfigError):
         EGNASConfig(mode="fast")
     with pytest.raises(ConfigError):
@@ -360,3 +365,10 @@ def test_end_to_end_with_real_trainer_on_fashion_mnist(shared_data, tmp_path):
     ev2 = TrainerEvaluator(None, ctx, config=cfg, log_path=log)
     state2, summary2 = run_search(EGNAS(None, cfg, ctx), ev2)
     assert summary2.trained_now == 0 and state2.result == state.result
+
+
+def test_finished_search_asks_nothing_and_evaluator_accepts_it():
+    # the generic runner asks a finished search again (resume of a completed run)
+    ev = TrainerEvaluator(None, CTX, config=EGNASConfig(), data=(None, None, None),
+                          train_fn=FakeTrainer())
+    assert ev.costs([]) == [] and ev.evaluate([]) == []

@@ -112,7 +112,7 @@ def test_egnas_canonical_strings():
 @pytest.mark.parametrize(
     "text,field",
     [
-        ("L10-C17-o0000000000-k3333333333", "width=17 is not allowed: must be in [16, 128] with step 2 from 16"),
+        ("L10-C15-o0000000000-k3333333333", "width=15 is not allowed: must be an integer in [16, 128]"),
         ("L10-C130-o0000000000-k3333333333", "width=130"),
         ("L9-C64-o000000000-k333333333", "depth=9"),
         ("L101-C64-o0-k3", "depth=101"),
@@ -137,6 +137,23 @@ def test_egnas_kernel_limits_follow_space():
     assert "sep_conv_7x7" not in space.graph_spec.node_types
     rng = np.random.default_rng(0)
     assert all(set(space.sample(rng).kernels) <= {3, 5} for _ in range(20))
+
+
+def test_egnas_accepts_any_integer_width_in_range_but_samples_on_the_grid():
+    # the EG-NAS micro phase shrinks the width one channel at a time (authors' CIFAR-10 search
+    # ended at width 43), so odd widths are valid genomes; sample/mutate keep the 2-step grid
+    space = get_space("egnas", max_width=64)
+    for text in ("L10-C17-o0000000000-k3333333333", "L26-C43-" + "o" + "0" * 26 + "-k" + "3" * 26):
+        g = space.parse(text)
+        assert space.to_string(g) == text and space.validate(g) == g
+    with pytest.raises(InvalidGenomeError, match="width=65"):
+        space.parse("L10-C65-o0000000000-k3333333333")
+    rng = np.random.default_rng(1)
+    samples = [space.sample(rng) for _ in range(200)]
+    assert all((g.width - 16) % 2 == 0 for g in samples)
+    odd = space.parse("L10-C17-o0000000000-k3333333333")
+    widths = {space.mutate(odd, rng).width for _ in range(200)}
+    assert widths == {17, 19}  # steps of 2, never below min_width (15)
 
 
 def _egnas_changes(a: EgnasGenome, b: EgnasGenome) -> int:

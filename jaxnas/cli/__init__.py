@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the command line as typed, recorded in results files (argv given in-process included)
+    args.argv = ["jaxnas", *(sys.argv[1:] if argv is None else list(argv))]
     try:
         return int(args.run(args) or 0)
     except JaxnasError as error:

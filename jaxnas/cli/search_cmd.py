@@ -56,6 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="processes running seeds in parallel (default 1: sequential)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress bar (queries done, best search metric so far "
+                             "and its report metric, ETA) even when stderr is not a terminal; "
+                             "by default it shows only on a terminal")
     parser.add_argument("--evaluator", default=None,
                         help="evaluator (default: the strategy's; oracle for tabular spaces)")
     parser.add_argument("--objective", choices=("accuracy", "latency"), default="accuracy",
@@ -67,7 +71,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="latency limit in ms (needs --device); only cells within it count")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="strategy config override (repeatable), e.g. --option "
-                             "population_size=20")
+                             "population_size=20. re: population_size (10), sample_size (3) "
+                             "- the NATS-Bench defaults - batch_size (1), skip_seen (none: on "
+                             "for nb101-20k); random: batch_size (1); ls: num_neighbors (24)")
     parser.add_argument("--preset", default=None, help="strategy config preset, if it has any")
     parser.add_argument("--batched", action="store_true",
                         help="let strategies that support it evaluate in batches")
@@ -103,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from jaxnas.search.store import load_run_config
 
-    command = ["jaxnas", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("jaxnas") \
-        else list(sys.argv)
+    command = list(getattr(args, "argv", None) or ["jaxnas", *sys.argv[1:]])
     json_path = args.json
     if args.resume is not None:
         stored = load_run_config(args.resume)
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir = args.run_dir or new_run_dir(config)
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers} must be >= 1")
-    show_progress = not args.quiet and sys.stderr.isatty()
+    show_progress = args.progress or (not args.quiet and sys.stderr.isatty())
     results = run_search(config, run_dir, workers=args.workers, show_progress=show_progress,
                          command=command, json_path=json_path)
     if not args.quiet:

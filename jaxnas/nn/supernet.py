@@ -23,7 +23,7 @@ stride-2 reduction, and members with fewer layers in a stage leave the trailing 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -281,6 +281,173 @@ def _embed_egnas(spec: EgnasSupernetSpec, genome: EgnasGenome, standalone: dict,
 
 
 # --------------------------------------------------------------------------------------------
+# NAS-Bench-201
+
+
+@dataclass(frozen=True)
+class NB201SupernetSpec:
+    """Static part of a group of NB201 cells: per edge, the ops some member uses there."""
+
+    edge_ops: tuple[tuple[str, ...], ...]
+
+
+def nb201_supernet_spec(genomes: Sequence[Any]) -> NB201SupernetSpec:
+    """The smallest NB201 supernet holding every genome (ops per edge in NB201_OPS order)."""
+    from jaxnas.nn.nb201 import check_nb201_genome
+    from jaxnas.spaces.nb201 import NB201_EDGES, NB201_OPS
+    if not genomes:
+        raise ConfigError("nb201_supernet_spec needs at least one genome")
+    for g in genomes:
+        check_nb201_genome(g)
+    return NB201SupernetSpec(tuple(
+        tuple(op for op in NB201_OPS if any(g.ops[e] == op for g in genomes))
+        for e in range(len(NB201_EDGES))))
+
+
+def nb201_dynamic(spec: NB201SupernetSpec, genome: Any) -> dict[str, np.ndarray]:
+    """Per edge, the index of the genome's op among the spec's ops at that edge."""
+    from jaxnas.nn.nb201 import check_nb201_genome
+    check_nb201_genome(genome)
+    idx = []
+    for e, op in enumerate(genome.ops):
+        if op not in spec.edge_ops[e]:
+            raise InvalidGenomeError(f"NB201 genome {genome!r}: op {op!r} at edge {e} is not in "
+                                     f"the supernet's {spec.edge_ops[e]}")
+        idx.append(spec.edge_ops[e].index(op))
+    return {"op": np.asarray(idx, np.int32)}
+
+
+class _ReLUConvBN(nn.Module):
+    """``nb201.ReLUConvBN`` with a selectable conv implementation; same parameter names."""
+
+    features: int
+    kernel_size: int
+    strides: int = 1
+    impl: ConvImpl = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        x = MaskedConv(self.features, self.kernel_size, self.strides, self.impl,
+                       name="Conv_0")(nn.relu(x))
+        return batch_norm(train, name="BatchNorm_0")(x)
+
+
+class _ResNetBasicBlock(nn.Module):
+    features: int
+    impl: ConvImpl = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        y = _ReLUConvBN(self.features, 3, 2, self.impl, name="conv_a")(x, train)
+        y = _ReLUConvBN(self.features, 3, 1, self.impl, name="conv_b")(y, train)
+        r = Pool("avg", 2, 2, 0, name="down_pool")(x)
+        r = MaskedConv(self.features, 1, impl=self.impl, name="down_conv")(r)
+        return r + y
+
+
+_NB201_CONV = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
+
+
+class _NB201SuperCell(nn.Module):
+    spec: NB201SupernetSpec
+    features: int
+    impl: ConvImpl = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, op: jax.Array, train: bool) -> jax.Array:
+        from jaxnas.spaces.nb201 import NB201_EDGES
+        nodes = [x]
+        for target in (1, 2, 3):
+            out = None
+            for e, (src, dst) in enumerate(NB201_EDGES):
+                if dst != target:
+                    continue
+                h = nodes[src]
+                branches = []
+                for name in self.spec.edge_ops[e]:
+                    if name == "none":
+                        branches.append(h * 0.0)  # not zeros_like (findings.md)
+                    elif name == "skip_connect":
+                        branches.append(h)
+                    elif name in _NB201_CONV:
+                        branches.append(_ReLUConvBN(self.features, _NB201_CONV[name], 1,
+                                                    self.impl, name=f"edge{e}_{name}")(h, train))
+                    else:
+                        branches.append(Pool("avg", 3, 1, 1, count_include_pad=False)(h))
+                # select with where, never multiply by a one-hot (0 * inf = NaN)
+                y = branches[0]
+                for j, b in enumerate(branches[1:], start=1):
+                    y = jnp.where(op[e] == j, b, y)
+                out = y if out is None else out + y
+            nodes.append(out)
+        return nodes[3]
+
+
+class NB201Supernet(nn.Module):
+    """Masked NB201 TinyNetwork: every cell computes, per edge, each op of the spec and selects
+    the member's. Call ``apply(variables, x, dyn, train=...)`` with ``dyn = {"op": (6,) int}``."""
+
+    spec: NB201SupernetSpec
+    num_classes: int
+    channels: int = 16
+    cells_per_stage: int = 5
+    conv_impl: ConvImpl = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, dyn: dict[str, jax.Array], train: bool = False) -> jax.Array:
+        c = self.channels
+        x = MaskedConv(c, 3, impl=self.conv_impl, name="stem_conv")(x)
+        x = batch_norm(train, name="stem_bn")(x)
+        for stage in range(3):
+            if stage > 0:
+                c *= 2
+                x = _ResNetBasicBlock(c, self.conv_impl, name=f"reduce{stage}")(x, train)
+            for i in range(self.cells_per_stage):
+                x = _NB201SuperCell(self.spec, c, self.conv_impl,
+                                    name=f"stage{stage}_cell{i}")(x, dyn["op"], train)
+        x = nn.relu(batch_norm(train, name="lastact_bn")(x))
+        return Dense(self.num_classes, name="classifier")(global_avg_pool(x))
+
+
+def embed_nb201(spec: NB201SupernetSpec, genome: Any, standalone: dict, template: dict) -> dict:
+    """Copy a standalone NB201Network's variables into supernet variables: identical names,
+    except a cell's ``edge{e}`` becomes ``edge{e}_{op}``; unused branches keep the template."""
+    out = {}
+    for coll in ("params", "batch_stats"):
+        dst = jax.tree_util.tree_map(np.asarray, template.get(coll, {}))
+        dst = _unfreeze(dst)
+        for path, leaf in _flatten(standalone.get(coll, {})):
+            path = list(path)
+            if len(path) > 1 and path[0].startswith("stage") and path[1].startswith("edge"):
+                e = int(path[1][4:])
+                path[1] = f"{path[1]}_{genome.ops[e]}"
+            node = dst
+            for p in path[:-1]:
+                node = node[p]
+            if node[path[-1]].shape != np.shape(leaf):
+                raise ConfigError(f"embed_nb201: {'/'.join(path)} has shape {np.shape(leaf)}, "
+                                  f"supernet expects {node[path[-1]].shape}")
+            node[path[-1]] = np.asarray(leaf)
+        out[coll] = dst
+    return out
+
+
+def _unfreeze(tree: Any) -> Any:
+    if isinstance(tree, Mapping):
+        return {k: _unfreeze(v) for k, v in tree.items()}
+    return tree
+
+
+def _flatten(tree: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    if isinstance(tree, Mapping):
+        out = []
+        for k, v in tree.items():
+            out.extend(_flatten(v, prefix + (str(k),)))
+        return out
+    return [(prefix, tree)]
+
+
+# --------------------------------------------------------------------------------------------
 # public entry points
 
 
@@ -289,8 +456,7 @@ def supernet_spec(space_name: str, genomes: Sequence[Any]) -> Any:
     check_choice("space_name", space_name, SUPERNET_SPACES)
     if space_name == "egnas":
         return egnas_supernet_spec(genomes)
-    from jaxnas.nn import supernet_nb201
-    return supernet_nb201.nb201_supernet_spec(genomes)
+    return nb201_supernet_spec(genomes)
 
 
 def build_supernet(space_name: str, spec: Any, num_classes: int, **options: Any) -> nn.Module:
@@ -298,8 +464,7 @@ def build_supernet(space_name: str, spec: Any, num_classes: int, **options: Any)
     check_choice("space_name", space_name, SUPERNET_SPACES)
     if space_name == "egnas":
         return EgnasSupernet(spec, num_classes, **options)
-    from jaxnas.nn import supernet_nb201
-    return supernet_nb201.NB201Supernet(spec, num_classes, **options)
+    return NB201Supernet(spec, num_classes, **options)
 
 
 def dynamic_arrays(space_name: str, spec: Any, genome: Any) -> dict[str, np.ndarray]:
@@ -307,8 +472,7 @@ def dynamic_arrays(space_name: str, spec: Any, genome: Any) -> dict[str, np.ndar
     check_choice("space_name", space_name, SUPERNET_SPACES)
     if space_name == "egnas":
         return egnas_dynamic(spec, genome)
-    from jaxnas.nn import supernet_nb201
-    return supernet_nb201.nb201_dynamic(spec, genome)
+    return nb201_dynamic(spec, genome)
 
 
 def embed_variables(space_name: str, spec: Any, genome: Any, standalone: dict,
@@ -318,9 +482,7 @@ def embed_variables(space_name: str, spec: Any, genome: Any, standalone: dict,
     check_choice("space_name", space_name, SUPERNET_SPACES)
     if space_name == "egnas":
         return _embed_egnas(spec, genome, standalone, template)
-    from jaxnas.nn import supernet_nb201
-    return supernet_nb201.embed_nb201(spec, genome, standalone, template)
+    return embed_nb201(spec, genome, standalone, template)
 
 
 SUPERNET_SPACES = ("egnas", "nb201")
-_ = Pool  # NB201 supernet (supernet_nb201) uses the same pooling primitive

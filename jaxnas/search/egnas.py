@@ -189,21 +189,24 @@ class EGNASConfig:
         return max(1, int(round(nominal_epochs * self.epoch_scale)))
 
 
-#: run-size presets; each changes only the fields listed (docs/results.md explains them)
+#: run-size presets; each changes only the fields listed (docs/_sections/egnas.md explains them)
 PRESETS: Mapping[str, EGNASConfig] = {
     # the authors' limits (Fashion-MNIST -T run: max_width 64), full data, 10 % validation
     "paper": EGNASConfig(),
-    # about an hour on 2 CPU cores (noisy shared machine): narrow nets, 4k/1k images,
-    # a quarter of every epoch budget, 4 depth + 3 width steps, micro phase on 4 layers
-    "small": EGNASConfig(max_width=24, epoch_scale=0.25, max_depth_candidates=4,
-                         max_width_candidates=3, micro_layers=4, n_train=4000, n_val=1000,
-                         n_test=2000, batch_size=128, batch_depth=4, batch_width=3),
-    # a few minutes: 20-channel start width, 1-epoch budgets, 1k/500 images, 2+2 macro steps,
-    # micro phase on 2 layers
-    "smoke": EGNASConfig(max_width=20, epoch_scale=0.1, max_depth_candidates=2,
-                         max_width_candidates=2, micro_layers=2, n_train=1000, n_val=500,
-                         n_test=500, batch_size=128, batch_depth=2, batch_width=2,
-                         batch_combos=1),
+    # ~15-25 min faithful on 2 shared CPU cores, where compiling each new architecture
+    # (30-70 s under load) dominates: depth from 6, width 16 down to 8, 2,000 train / 1,000
+    # val images, every epoch budget x0.2 (start net 2 epochs, micro candidates 1), at most
+    # 3 depth and 2 width steps, micro phase on 3 layers (first, middle, last)
+    "small": EGNASConfig(min_depth=6, max_width=16, min_width=8, epoch_scale=0.2,
+                         max_depth_candidates=3, max_width_candidates=2, micro_layers=3,
+                         n_train=2000, n_val=1000, n_test=1000, batch_size=64,
+                         batch_depth=3, batch_width=2, batch_combos=2),
+    # a few minutes: depth from 4, width 12 down to 8, 1-epoch budgets, 512/256 images,
+    # 1 depth + 1 width step, micro phase on 1 layer
+    "smoke": EGNASConfig(min_depth=4, max_width=12, min_width=8, epoch_scale=0.1,
+                         max_depth_candidates=1, max_width_candidates=1, micro_layers=1,
+                         n_train=512, n_val=256, n_test=256, batch_size=64, batch_depth=1,
+                         batch_width=1, batch_combos=1),
 }
 
 
@@ -934,6 +937,9 @@ class TrainerEvaluator:
     appended (fsynced) to that JSONL file; ``resume=True`` re-reads it first.
     """
 
+    #: what the generic runner's curves report (there is no test accuracy during a search)
+    report_metric: ClassVar[str] = "best_val_acc"
+
     def __init__(self, space: Any = None, context: SearchContext | None = None, *,
                  config: EGNASConfig | None = None, data: Any = None,
                  log_path: str | os.PathLike | None = None, resume: bool = True,
@@ -1011,6 +1017,8 @@ class TrainerEvaluator:
         return g if isinstance(g, str) else genome_string(g)
 
     def _budgets(self, genomes: Sequence[Any], budgets: Sequence[Any] | None) -> list[Any]:
+        if not genomes:  # a finished search asks for nothing
+            return []
         if budgets is None and genomes and all(getattr(g, "epochs", 0) for g in genomes):
             cfg = getattr(genomes[0], "config", None)
             if cfg is not None and not self._configured:

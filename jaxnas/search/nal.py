@@ -2,7 +2,8 @@
 
 A GAT link predictor (``jaxnas.graph``) learns from "expert" cells (the top fraction of cells
 by search-time accuracy) and then *generates* cells directly, with no search-and-evaluate loop.
-Design decisions (all ours; the paper's details are not public) are documented in docs/nal.md.
+Design decisions (all ours; the paper's details are not public) are documented in
+docs/_sections/nal.md.
 
 Pieces:
 
@@ -23,18 +24,23 @@ Pieces:
   left; duplicates are replaced by further draws. Deterministic for a seed.
 * **Pool scoring** (:func:`score_cells`, :func:`generate_from_pool`): the model's joint score
   of a complete cell (mean log-probability of its ops with ops masked plus mean
-  log-probability of its links with links unobserved); a pool (all 15,625 NB201 cells mapped to
-  NB101-style graphs, or random DARTS genotypes) is ranked with Gumbel-top-k.
-* **Transfer** NB101 -> NB201 (:func:`nb201_as_nb101_graph`) and NB101 -> DARTS
-  (:func:`darts_as_nb101_graph`, :func:`generate_darts`).
-* The ``nal`` strategy (:class:`NAL`) for the runner.
+  log-probability of its links with links unobserved, plus a vertex-count prior); a pool (all
+  15,625 NB201 cells mapped to NB101-style graphs, or the 20,001 nb101-20k cells) is ranked with
+  Gumbel-top-k. No cell of the pool is evaluated.
+* **Transfer** NB101 -> NB201 (:func:`nb201_as_nb101_graph`, :func:`generate_nb201_transfer`)
+  and NB101 -> DARTS (:func:`generate_darts`: ops decoded as above and mapped by
+  ``NB101_TO_DARTS``, the 2 most probable incoming links per intermediate node).
+* The ``nal`` strategy (:class:`NAL`) for the runner: ``--queries 0`` = transfer,
+  ``--queries N`` = in-space (learn from N queried random cells); the generated cells come
+  back through ``recommend`` and are reported by the runner at 0 / N queries.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -46,6 +52,7 @@ import optax
 
 from jaxnas.errors import ConfigError, InvalidGenomeError, UnknownNameError
 from jaxnas.graph import LinkPredictor, masked_bce, masked_ce
+from jaxnas.search.base import SearchContext, SearchRecord, as_key, split_rng
 
 # ----------------------------------------------------------------------------- vocabularies
 
@@ -263,7 +270,7 @@ def darts_as_nb101_graph(cell: Sequence[tuple[str, int]]) -> tuple[tuple[str, ..
 
 @dataclass(frozen=True)
 class NALConfig:
-    """Hyper-parameters of the NAL model, training and generation (defaults: docs/nal.md)."""
+    """Hyper-parameters of the NAL model, training and generation (docs/_sections/nal.md)."""
 
     top_fraction: float = 0.1  # expert set = this top fraction by search-time accuracy
     min_experts: int = 4  # ... but at least this many cells
@@ -366,40 +373,41 @@ def expert_indices(scores: np.ndarray, top_fraction: float, min_experts: int = 1
     return np.argsort(-scores, kind="stable")[:k]
 
 
-def train(cells: Cells, vocab: Vocab, key: Any, config: NALConfig = NALConfig(),
-          fixed_adjacency: np.ndarray | None = None) -> NALModel:
-    """Train the GAT link / op model on the (expert) ``cells``; jitted, one ``lax.scan``.
+def _capacity(count: int) -> int:
+    """Rows the expert arrays are padded to (a power of two >= 64): the jitted trainer then
+    compiles once per capacity, not once per expert count."""
+    return max(64, 1 << (max(count, 1) - 1).bit_length())
 
-    With ``fixed_adjacency`` (NB201) all links are always observed and only ops are learned.
+
+@partial(jax.jit, static_argnames=("module", "config", "vocab", "fixed", "batch"))
+def _train_jit(key: Any, tokens: jnp.ndarray, adj: jnp.ndarray, n: jnp.ndarray,
+               count: jnp.ndarray, *, module: LinkPredictor, config: NALConfig, vocab: Vocab,
+               fixed: bool, batch: int) -> tuple[Any, jnp.ndarray]:
+    """The whole training run (init + ``config.steps`` AdamW steps) as one jitted scan.
+
+    Module-level and keyed on static hashables so repeated trainings (seeds, in-space rounds)
+    reuse the compiled program; ``count`` (traced) is how many of the padded rows are real.
     """
-    if len(cells) == 0:
-        raise ConfigError("train needs at least one expert cell")
-    module = _module(vocab, config)
-    s = cells.slots
-    num_tokens = vocab.num_tokens
-    tokens, adj, n = (jnp.asarray(cells.tokens), jnp.asarray(cells.adj), jnp.asarray(cells.n))
-    batch = min(config.batch_size, len(cells))
-    fixed = fixed_adjacency is not None
-    key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+    s = tokens.shape[1]
+    num_tokens, mask_token, num_ops = vocab.num_tokens, vocab.mask_token, len(vocab.ops)
     tx = optax.adamw(config.learning_rate, weight_decay=config.weight_decay)
-    mask_token = vocab.mask_token
 
     def loss_fn(params, idx, step_key):
         t, a, m = tokens[idx], adj[idx], n[idx]
         k1, k2, k3, k4, k5 = jax.random.split(step_key, 5)
         if fixed:
             obs = a
-        else:
+        else:  # a random observed fraction of the true links, per cell
             q = jax.random.uniform(k1, (batch, 1, 1))
             obs = a * (jax.random.uniform(k2, a.shape) < q)
         p = jax.random.uniform(k3, (batch, 1))
         masked = _middle_mask(m, s) & (jax.random.uniform(k4, (batch, s)) < p)
         t_in = jnp.where(masked, mask_token, t)
         edge_logits, op_logits = _forward(module, params, t_in, obs, m, num_tokens)
-        op_loss = masked_ce(op_logits, jnp.clip(t - 2, 0, len(vocab.ops) - 1), masked)
+        op_loss = masked_ce(op_logits, jnp.clip(t - 2, 0, num_ops - 1), masked)
         if fixed:
             return config.op_loss_weight * op_loss
-        targets = _pair_mask(m, s) & (obs == 0)
+        targets = _pair_mask(m, s) & (obs == 0)  # BCE on the unobserved pairs only
         if config.negatives_per_positive is not None:
             pos = targets & (a > 0)
             neg = targets & (a == 0)
@@ -413,22 +421,44 @@ def train(cells: Cells, vocab: Vocab, key: Any, config: NALConfig = NALConfig(),
     def step(carry, step_key):
         params, opt_state = carry
         k_idx, k_loss = jax.random.split(step_key)
-        idx = jax.random.choice(k_idx, len(cells), (batch,), replace=len(cells) < batch * 2)
+        idx = jax.random.randint(k_idx, (batch,), 0, count)  # with replacement, real rows only
         loss, grads = jax.value_and_grad(loss_fn)(params, idx, k_loss)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
-    @jax.jit
-    def run(key):
-        # init inside the same jit: eager flax init dispatches op by op (slow on CPU)
-        init_key, key = jax.random.split(key)
-        params = module.init(init_key, *_dense_graph_for_init(batch, s, num_tokens))
-        carry = (params, tx.init(params))
-        return jax.lax.scan(step, carry, jax.random.split(key, config.steps))
+    # init inside the same jit: eager flax init dispatches op by op (slow on CPU)
+    init_key, key = jax.random.split(key)
+    params = module.init(init_key, *_dense_graph_for_init(batch, s, num_tokens))
+    (params, _), losses = jax.lax.scan(step, (params, tx.init(params)),
+                                       jax.random.split(key, config.steps))
+    return params, losses
 
-    (params, _), losses = run(key)
-    counts = np.bincount(np.asarray(cells.n), minlength=s + 1)
-    return NALModel(params, vocab, config, None if not fixed else np.asarray(fixed_adjacency),
+
+def train(cells: Cells, vocab: Vocab, key: Any, config: NALConfig = NALConfig(),
+          fixed_adjacency: np.ndarray | None = None) -> NALModel:
+    """Train the GAT link / op model on the (expert) ``cells``; jitted, one ``lax.scan``.
+
+    Each step draws ``batch_size`` cells (with replacement), hides a random fraction of each
+    cell's links and ops, and minimises BCE on the hidden pairs (true links vs non-links) plus
+    cross-entropy on the hidden ops. With ``fixed_adjacency`` (NB201) all links are always
+    observed and only ops are learned.
+    """
+    if len(cells) == 0:
+        raise ConfigError("train needs at least one expert cell")
+    # only the model/training fields are static: subclasses (the strategy's config) and
+    # generation-only fields must not force a recompilation
+    config = NALConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(NALConfig)})
+    cap = _capacity(len(cells))
+    pad = np.arange(cap) % len(cells)  # padding rows repeat real ones; never sampled anyway
+    padded = cells.subset(pad)
+    key = jax.random.PRNGKey(key) if isinstance(key, (int, np.integer)) else as_key(key)
+    params, losses = _train_jit(
+        key, jnp.asarray(padded.tokens), jnp.asarray(padded.adj), jnp.asarray(padded.n),
+        jnp.asarray(len(cells), jnp.int32), module=_module(vocab, config), config=config,
+        vocab=vocab, fixed=fixed_adjacency is not None, batch=config.batch_size)
+    counts = np.bincount(np.asarray(cells.n), minlength=cells.slots + 1)
+    return NALModel(params, vocab, config,
+                    None if fixed_adjacency is None else np.asarray(fixed_adjacency),
                     counts, np.asarray(losses))
 
 
@@ -467,14 +497,15 @@ def score_cells(model: NALModel, cells: Cells, chunk: int = 4096) -> np.ndarray:
     + mean log p(op | links, all ops masked) + mean log p(link / non-link | ops, no links).
 
     Means, not sums, so that a cell is not favoured for having fewer terms; the vertex-count
-    prior is what stops trivially small cells from winning (docs/nal.md).
+    prior is what stops trivially small cells from winning (docs/_sections/nal.md).
     """
     out = []
     max_n = max(len(model.n_counts), int(cells.n.max()) + 1)
     counts = np.zeros(max_n, np.float64)
     counts[: len(model.n_counts)] = model.n_counts
     counts[2:] += 1.0  # add-one smoothing over counts >= 2
-    log_pn = np.log(counts / counts.sum())
+    with np.errstate(divide="ignore"):  # counts 0 and 1 are impossible: log 0 = -inf
+        log_pn = np.log(counts / counts.sum())
     for start in range(0, len(cells), chunk):
         part = cells.subset(np.arange(start, min(start + chunk, len(cells))))
         s = part.slots
@@ -626,3 +657,310 @@ def generate(model: NALModel, k: int, seed: int, temperature: float | None = Non
         if len(out) == k:
             break
     return out
+
+
+# ----------------------------------------------------------------------------- knowledge sources
+
+
+def nb101_table_cells(indices: Sequence[int] | np.ndarray | None = None) -> tuple[Cells, np.ndarray]:
+    """Cells of the shipped nb101-20k table (all, or rows ``indices``) and their search-time
+    accuracy (108-epoch validation %)."""
+    from jaxnas.benchmarks import nb101_table
+
+    table = nb101_table()
+    rows = np.arange(len(table)) if indices is None else np.asarray(indices, np.int64)
+    graphs = []
+    for i in rows:
+        matrix, ops = table.spec(int(i))
+        graphs.append((ops, np.asarray(matrix, np.int32)))
+    acc = np.asarray(table.columns["val_acc_108"], np.float64)[rows]
+    return make_cells(graphs, NB101_VOCAB, slots=NB101_MAX_VERTICES), acc
+
+
+@functools.lru_cache(maxsize=None)  # a pure function of the shipped (read-only) table
+def _nb101_pool() -> Cells:
+    cells, _ = nb101_table_cells()
+    for array in (cells.tokens, cells.adj, cells.n):
+        array.setflags(write=False)
+    return cells
+
+
+def train_nb101_experts(key: Any, config: NALConfig = NALConfig()) -> NALModel:
+    """The transfer model: trained on the top ``config.top_fraction`` of nb101-20k by 108-epoch
+    validation accuracy (the paper learns from NAS-Bench-101)."""
+    from jaxnas.benchmarks import nb101_table
+
+    acc = np.asarray(nb101_table().columns["val_acc_108"], np.float64)
+    experts, _ = nb101_table_cells(expert_indices(acc, config.top_fraction, config.min_experts))
+    return train(experts, NB101_VOCAB, key, config)
+
+
+@functools.lru_cache(maxsize=None)  # a pure function of nothing: the fixed NB201 space
+def nb201_pool() -> tuple[Cells, np.ndarray]:
+    """All 15,625 NB201 cells (table order) as NB101-style graphs for the transfer model, and a
+    boolean mask of the cells whose output is reachable (the others cannot be scored: their
+    output is identically zero)."""
+    from jaxnas.spaces import get_space
+
+    codes = get_space("nb201").all_op_codes()
+    graphs, ok = [], np.zeros(len(codes), bool)
+    dummy = (("input", "output"), np.array([[0, 1], [0, 0]], np.int32))
+    for i, row in enumerate(codes):
+        g = nb201_as_nb101_graph([NB201_OPS[int(c)] for c in row])
+        ok[i] = g is not None
+        graphs.append(g if g is not None else dummy)
+    cells = make_cells(graphs, NB101_VOCAB, slots=8)
+    for array in (cells.tokens, cells.adj, cells.n, ok):
+        array.setflags(write=False)
+    return cells, ok
+
+
+def nb201_transfer_scores(model: NALModel) -> np.ndarray:
+    """The NB101-trained model's score (:func:`score_cells`) of every NB201 cell, table order;
+    -inf for cells whose output is unreachable."""
+    if model.vocab != NB101_VOCAB:
+        raise ConfigError(f"transfer to nb201 needs a model trained on nb101, got "
+                          f"{model.vocab.name}")
+    pool, ok = nb201_pool()
+    return np.where(ok, score_cells(model, pool), -np.inf)
+
+
+def generate_nb201_transfer(model: NALModel, k: int, seed: int,
+                            temperature: float | None = None,
+                            scores: np.ndarray | None = None) -> list[int]:
+    """``k`` distinct NB201 table indices drawn from the NB101-trained model's scores of every
+    NB201 cell (Gumbel-top-k at ``temperature``; deterministic for ``seed``). ``scores``:
+    precomputed :func:`nb201_transfer_scores` (to draw several seeds from one model)."""
+    scores = nb201_transfer_scores(model) if scores is None else scores
+    t = model.config.temperature if temperature is None else temperature
+    return [int(i) for i in gumbel_top_k(scores, k, t, np.random.default_rng(seed))]
+
+
+def generate_darts_cell(model: NALModel, rng: np.random.Generator,
+                        temperature: float | None = None, steps: int = 4) -> tuple[tuple[str, int], ...]:
+    """One DARTS cell (``steps`` intermediate nodes, 2 inputs each) from an NB101 model.
+
+    NB101 vertex v_k (k = 1..steps) plays DARTS node k+1; the NB101 input plays both cell
+    inputs c_{k-2}, c_{k-1}. The ops of v_1..v_steps are decoded by masked prediction (as in
+    :func:`decode_one`) and mapped with ``NB101_TO_DARTS`` onto both edges entering the node
+    (a conv of a sum is the sum of convs of the same kernel); the two inputs of node k+1 are
+    the two most probable links into v_k (Gumbel-perturbed at ``temperature``) among the
+    input and v_1..v_{k-1}; when the input is picked it becomes c_{k-1} (node's nearest input),
+    and when it is picked twice, both c_{k-2} and c_{k-1}.
+    """
+    t = model.config.temperature if temperature is None else temperature
+    vocab = model.vocab
+    n = steps + 2
+    tokens = np.ones((1, n), np.int32)
+    tokens[0, 0] = 0
+    tokens[0, 1:n - 1] = vocab.mask_token
+    obs = np.zeros((1, n, n), np.int32)
+    nn_ = np.array([n], np.int32)
+    for _ in range(steps):
+        _, op_logp = predict(model, tokens, obs, nn_)
+        masked = np.flatnonzero(tokens[0, :n] == vocab.mask_token)
+        v = int(masked[np.argmax(op_logp[0, masked].max(-1))])
+        tokens[0, v] = 2 + _pick(op_logp[0, v], t, rng)
+    probs, _ = predict(model, tokens, obs, nn_)
+    p = np.clip(probs[0], 1e-6, 1 - 1e-6)
+    logit = np.log(p) - np.log1p(-p)
+    cell: list[tuple[str, int]] = []
+    for k in range(1, steps + 1):
+        op = NB101_TO_DARTS[vocab.op(tokens[0, k])]
+        # candidates: the input twice (c_{k-2}, c_{k-1}) and every earlier intermediate node
+        cand = [(logit[0, k], 1), (logit[0, k], 0)] + [(logit[j, k], j + 1) for j in range(1, k)]
+        noise = rng.gumbel(size=len(cand)) * t if t > 0 else np.zeros(len(cand))
+        scored = [c[0] + e for c, e in zip(cand, noise)]
+        order = np.argsort(-np.asarray(scored), kind="stable")[:2]
+        inputs = sorted(cand[i][1] for i in order)
+        cell.extend((op, src) for src in inputs)
+    return tuple(cell)
+
+
+def generate_darts(model: NALModel, seed: int, temperature: float | None = None) -> Any:
+    """A DARTS genotype (``jaxnas.spaces.darts.DartsGenome``) from an NB101 model: normal and
+    reduction cells from the same generator, successive draws of one seeded Generator."""
+    from jaxnas.spaces import get_space
+    from jaxnas.spaces.darts import DartsGenome
+
+    space = get_space("darts")
+    rng = np.random.default_rng(seed)
+    normal = generate_darts_cell(model, rng, temperature, space.steps)
+    reduce = generate_darts_cell(model, rng, temperature, space.steps)
+    return space.validate(DartsGenome(normal, space.concat, reduce, space.concat))
+
+
+# ----------------------------------------------------------------------------- strategy
+
+SETTINGS = ("auto", "transfer", "in-space")
+GENERATION = ("auto", "decode", "pool")
+
+
+@dataclass(frozen=True)
+class NALStrategyConfig(NALConfig):
+    """NAL as a runner strategy. ``setting``: ``transfer`` (learn from nb101-20k, 0 queries),
+    ``in-space`` (learn from the first ``budget`` queried random cells) or ``auto`` (transfer
+    when the run's budget is 0). ``generation``: ``decode`` (build cells vertex by vertex and
+    link by link), ``pool`` (Gumbel-top-k of the model's score over the space's cells:
+    all 15,625 for nb201, the 20,001 table cells for nb101-20k) or ``auto`` (nb201 transfer
+    and nb101-20k: pool; nb201 in-space: decode). ``num_generate`` cells are recommended per seed."""
+
+    setting: str = "auto"
+    generation: str = "auto"
+    num_generate: int = 1
+    ask_batch: int | None = None  # in-space: random cells per ask (None: all N at once)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.setting not in SETTINGS:
+            raise ConfigError(f"setting={self.setting!r}; choose one of {list(SETTINGS)}")
+        if self.generation not in GENERATION:
+            raise ConfigError(f"generation={self.generation!r}; choose one of {list(GENERATION)}")
+        if self.num_generate < 1:
+            raise ConfigError(f"num_generate={self.num_generate} must be >= 1")
+        if self.ask_batch is not None and self.ask_batch < 1:
+            raise ConfigError(f"ask_batch={self.ask_batch} must be >= 1 or None")
+
+
+@dataclass(frozen=True)
+class NALState:
+    """``key``; ``told``: (canonical genome string, search accuracy) of every queried cell."""
+
+    key: Any
+    asked: int = 0
+    told: tuple[tuple[str, float], ...] = ()
+
+
+class NAL:
+    """NAL behind init / ask / tell / recommend.
+
+    * **transfer** (``--queries 0``): never asks; :meth:`recommend` trains on nb101-20k experts
+      and generates ``num_generate`` cells for the target space (nb201 or nb101-20k). The
+      runner looks them up for the report at zero queries.
+    * **in-space** (``--queries N``): asks N uniformly random cells (the queries), then
+      :meth:`recommend` trains on the top fraction of those N by search accuracy and
+      generates; the runner reports the generated cells at N queries (they are not queried).
+    """
+
+    name: ClassVar[str] = "nal"
+    Config = NALStrategyConfig
+
+    def __init__(self, space: Any, config: NALStrategyConfig | None = None,
+                 context: SearchContext | None = None) -> None:
+        self.space = space
+        self.config = config or NALStrategyConfig()
+        self.context = context or SearchContext()
+        self.space_name = getattr(space, "name", self.context.space_name)
+        if self.space_name not in ("nb201", "nb101", "nb101-20k"):
+            raise UnknownNameError(f"NAL supports spaces nb201 and nb101(-20k), got "
+                                   f"{self.space_name!r}")
+        budget = self.context.budget or 0
+        setting = self.config.setting
+        if setting == "auto":
+            setting = "transfer" if budget == 0 else "in-space"
+        if setting == "in-space" and budget < 1:
+            raise ConfigError("NAL in-space needs a query budget >= 1 (the cells it learns "
+                              "from); use --queries 0 for the transfer setting")
+        if setting == "transfer" and budget > 0:
+            raise ConfigError(f"NAL transfer spends no queries; run it with --queries 0, "
+                              f"got a budget of {budget}")
+        if setting == "transfer" and self.space_name != "nb201":
+            raise ConfigError("NAL transfer learns from nb101-20k, so it cannot be scored on "
+                              "nb101 (a cell learned from the table it is scored on is no "
+                              "result); use --space nb201, or --queries N (in-space) on nb101")
+        self.setting = setting
+        generation = self.config.generation
+        if generation == "auto":
+            # nb201 transfer: NB201 ops have no NB101 vertex twins, so cells are scored;
+            # nb101-20k: the space *is* the table's cells, so generate among them (a decoded
+            # cell falls outside the 20,001 cells ~95 % of the time: generation=decode)
+            generation = "pool" if (setting == "transfer" and self.space_name == "nb201") \
+                or self.space_name == "nb101-20k" else "decode"
+        if generation == "decode" and setting == "transfer" and self.space_name == "nb201":
+            raise ConfigError("NB101 -> NB201 transfer generates by scoring the NB201 cells "
+                              "(generation=pool); decode is for in-space or nb101")
+        self.generation = generation
+
+    def init(self, key: Any) -> NALState:
+        return NALState(key=as_key(key))
+
+    def ask(self, state: NALState) -> tuple[NALState, list[Any]]:
+        if self.setting == "transfer":
+            raise ConfigError("NAL transfer asks for nothing; the runner calls recommend()")
+        key, rng = split_rng(state.key)
+        remaining = max(1, (self.context.budget or 1) - len(state.told))
+        if self.config.ask_batch is not None:
+            remaining = min(remaining, self.config.ask_batch)
+        genomes = [self.space.sample(rng) for _ in range(remaining)]
+        return replace(state, key=key, asked=state.asked + len(genomes)), genomes
+
+    def tell(self, state: NALState, genomes: Sequence[Any],
+             records: Sequence[SearchRecord]) -> NALState:
+        seen = {g for g, _ in state.told}
+        told = list(state.told)
+        for genome, record in zip(genomes, records):
+            if record.genome not in seen:
+                told.append((record.genome, float(record.metrics["accuracy"])))
+                seen.add(record.genome)
+        return replace(state, told=tuple(told))
+
+    # -- the model ----------------------------------------------------------------------
+    def _train_key(self, state: NALState) -> Any:
+        return jax.random.fold_in(as_key(state.key), 1)
+
+    def model(self, state: NALState) -> NALModel:
+        """The trained model for ``state`` (deterministic: seeded by the state's key)."""
+        c = self.config
+        key = self._train_key(state)
+        if self.setting == "transfer":
+            return train_nb101_experts(key, c)
+        strings = [g for g, _ in state.told]
+        acc = np.asarray([a for _, a in state.told], np.float64)
+        idx = expert_indices(acc, c.top_fraction, c.min_experts)
+        genomes = [self.space.parse(strings[i]) for i in idx]
+        if self.space_name == "nb201":
+            return train(nb201_cells([g.ops for g in genomes]), NB201_VOCAB, key, c,
+                         fixed_adjacency=nb201_agnet_adjacency())
+        graphs = []
+        for g in genomes:
+            pruned = prune(np.asarray(g.matrix, np.int32), g.ops)
+            if pruned is None:
+                raise InvalidGenomeError(f"queried NB101 cell {g!r} has no input-output path")
+            graphs.append((pruned[1], pruned[0]))
+        return train(make_cells(graphs, NB101_VOCAB, slots=NB101_MAX_VERTICES), NB101_VOCAB,
+                     key, c)
+
+    def recommend(self, state: NALState) -> list[Any]:
+        """The generated cells (``num_generate``, most preferred first; deterministic)."""
+        model = self.model(state)
+        k = self.config.num_generate
+        words = np.asarray(jax.random.fold_in(as_key(state.key), 2), np.uint32)
+        seed = [int(w) for w in words]
+        if self.space_name == "nb201" and self.generation == "pool":
+            if model.fixed_adjacency is None:
+                idx = generate_nb201_transfer(model, k, seed[0] * 2**32 + seed[1])
+            else:
+                from jaxnas.spaces import get_space
+
+                ops_all = [[NB201_OPS[int(c)] for c in row]
+                           for row in get_space("nb201").all_op_codes()]
+                idx = generate_from_pool(model, nb201_cells(ops_all), k,
+                                         seed[0] * 2**32 + seed[1]).tolist()
+            return [self.space.from_index(int(i)) for i in idx]
+        if self.space_name == "nb201":
+            cells = generate(model, k, seed[0] * 2**32 + seed[1])
+            from jaxnas.spaces.nb201 import NB201Genome
+
+            # AG-Net vertex order of the 6 op vertices is the NB201 edge order
+            return [self.space.validate(NB201Genome(tuple(ops[1:-1]))) for ops, _ in cells]
+        if self.generation == "pool":
+            oracle = getattr(self.space, "oracle", None)
+            if oracle is None:
+                raise ConfigError("generation=pool on nb101 needs the nb101-20k table space")
+            pool = _nb101_pool()
+            idx = generate_from_pool(model, pool, k, seed[0] * 2**32 + seed[1])
+            return [oracle.genome(int(i)) for i in idx]
+        base = getattr(self.space, "base", self.space)
+        cells = generate(model, k, seed[0] * 2**32 + seed[1],
+                         accept=lambda ops, adj: int(adj.sum()) <= NB101_MAX_EDGES)
+        return [base.genome_from(adj, ops) for ops, adj in cells]

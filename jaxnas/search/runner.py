@@ -59,8 +59,10 @@ class RunConfig:
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.queries < 1:
-            raise ConfigError(f"queries={self.queries} must be >= 1")
+        if self.queries < 0 or (self.queries == 0 and not hasattr(
+                strategy_class(self.strategy), "recommend")):
+            raise ConfigError(f"queries={self.queries} must be >= 1 (0 only for strategies "
+                              f"that generate without search, i.e. have recommend(): nal)")
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         if self.objective not in (ACCURACY, LATENCY):
@@ -166,9 +168,13 @@ def _num(x: float) -> int | float:
 
 def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
              progress: Callable[[int], None] | None = None,
-             stop_after_steps: int | None = None) -> dict[str, Any]:
+             stop_after_steps: int | None = None,
+             on_best: Callable[[Mapping[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run (or resume, when ``run_dir`` holds a checkpoint) one seed; returns its result.
 
+    ``progress(n)`` is called with the queries each tell spent; ``on_best(entry)`` with the
+    newest curve entry (``queries``, ``arch``, ``search_metric``, ``report_metric``) whenever
+    the incumbent changes (for progress displays; the strategy never sees it).
     ``stop_after_steps`` ends the loop after that many tells in this call (used to simulate an
     interruption in tests); the result then has ``"finished": False``.
     """
@@ -204,6 +210,8 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
         tracker.add(record)
     if progress is not None and tracker.queries:
         progress(int(tracker.queries))
+    if on_best is not None and tracker.curve:
+        on_best(tracker.curve[-1])
 
     stale, steps_now = 0, 0
     while tracker.queries < config.queries:
@@ -237,9 +245,11 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
             if store is not None:
                 store.append_eval(step + 1, pos, record)
         records.extend(fresh)
-        before = tracker.queries
+        before, best_before = tracker.queries, tracker.best
         for record in records:
             tracker.add(record)
+        if on_best is not None and tracker.best is not best_before:
+            on_best(tracker.curve[-1])
         state = strategy.tell(state_asked, genomes, [r.visible() for r in records])
         step += 1
         steps_now += 1
@@ -255,6 +265,8 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
 
     finished = tracker.queries >= config.queries or stale >= MAX_STALE_STEPS or (
         stop_after_steps is None)
+    recommended = (_recommend(strategy, evaluator, state, tracker)
+                   if finished and hasattr(strategy, "recommend") else None)
     best = tracker.best
     result = {
         "seed": int(seed),
@@ -266,9 +278,46 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
             "arch": best.genome, "key": best.key, "metrics": dict(best.metrics),
             "report": dict(best.report)},
     }
+    if recommended is not None:
+        result["recommended"] = recommended
     if store is not None and finished:
         store.save_result(result)
     return result
+
+
+def _recommend(strategy: Any, evaluator: Any, state: Any,
+               tracker: CurveTracker) -> list[dict[str, Any]]:
+    """Zero-query recommendations of a strategy that generates cells (``recommend(state)``,
+    e.g. NAL): each is looked up for the report only (no query is charged and the strategy
+    never sees the result); a cell the table lacks (nb101-20k) is reported as such, never
+    guessed. The first recommendation becomes the curve's last entry, at the query count
+    already spent (0 in NAL's transfer setting): it is what the strategy returns."""
+    from jaxnas.errors import InvalidGenomeError
+
+    out: list[dict[str, Any]] = []
+    for genome in strategy.recommend(state):
+        entry: dict[str, Any] = {"arch": strategy.space.to_string(genome),
+                                 "key": strategy.space.key(genome), "in_table": True,
+                                 "metrics": None, "report": None}
+        try:
+            record = evaluator.evaluate([genome])[0]
+        except InvalidGenomeError as error:
+            entry.update(in_table=False, reason=str(error))
+        else:
+            entry.update(metrics=dict(record.metrics), report=dict(record.report))
+        out.append(entry)
+    if out:
+        first = out[0]
+        tracker.curve.append({
+            "queries": _num(tracker.queries),
+            "arch": first["arch"],
+            "search_metric": (float(first["metrics"][tracker.objective])
+                              if first["metrics"] else None),
+            "report_metric": (float(first["report"][tracker.report_metric])
+                              if first["report"] and tracker.report_metric in first["report"]
+                              else None),
+        })
+    return out
 
 
 def _run_seed_job(args: tuple[dict[str, Any], int, str | None]) -> tuple[dict[str, Any], float]:
@@ -391,11 +440,28 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
         resumed = False
 
     bar = None
+    best_of_run: dict[str, float] = {}
     if show_progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.queries * len(config.seeds), unit="q",
-                   desc=f"{config.strategy} {label} {config.dataset}")
+        # queries done / total over all seeds, rate and ETA (tqdm), best so far as postfix
+        bar = tqdm(total=config.queries * len(config.seeds), unit="q", mininterval=0.2,
+                   desc=f"{config.strategy} {label} {config.dataset}", dynamic_ncols=True)
+
+    def show_best(entry: Mapping[str, Any], seed: int | None = None) -> None:
+        if bar is None or entry.get("search_metric") is None:
+            return
+        value = float(entry["search_metric"])
+        better = (value < best_of_run["search"]) if config.objective == LATENCY \
+            else (value > best_of_run.get("search", -math.inf))
+        if "search" not in best_of_run or better:
+            best_of_run["search"] = value
+            if entry.get("report_metric") is not None:
+                best_of_run["report"] = float(entry["report_metric"])
+        postfix = {"seed": seed, "best": f"{best_of_run['search']:.4g}"}
+        if "report" in best_of_run:
+            postfix["its report"] = f"{best_of_run['report']:.4g}"
+        bar.set_postfix(postfix, refresh=False)
     wall: dict[str, float] = {}
     runs: dict[int, dict[str, Any]] = {}
     start_all = time.perf_counter()
@@ -412,12 +478,16 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
                 runs[futures[future]] = result
                 wall[str(futures[future])] = seconds
                 if bar is not None:
+                    if result["curve"]:
+                        show_best(result["curve"][-1], futures[future])
                     bar.update(config.queries)
     else:
         for seed in config.seeds:
             start = time.perf_counter()
             runs[seed] = run_seed(config, seed, run_dir,
-                                  progress=bar.update if bar is not None else None)
+                                  progress=bar.update if bar is not None else None,
+                                  on_best=(lambda e, s=seed: show_best(e, s))
+                                  if bar is not None else None)
             wall[str(seed)] = time.perf_counter() - start
     if bar is not None:
         bar.close()
@@ -430,6 +500,7 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
         "environment": env,
         "summary": summarize(ordered, config.queries),
         "runs": ordered,
+        "run_dir": str(run_dir),
         "timing": {"wall_time_s": time.perf_counter() - start_all, "seed_wall_time_s": wall,
                    "started": started, "resumed": resumed,
                    "finished": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -441,9 +512,18 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
     return results
 
 
+#: fields of a results file allowed to differ between two runs of the same command and seeds:
+#: ``timing`` (wall times, start / finish timestamps, whether it was resumed, the command of
+#: this invocation), ``run_dir`` (where it was written) and ``environment.command`` (the command
+#: line names the output paths). Everything else - config, space label, versions, backend,
+#: devices, platform, summary and every curve entry - must be identical.
+VOLATILE_FIELDS = ("timing", "run_dir", "environment.command")
+
+
 def comparable(results: Mapping[str, Any]) -> dict[str, Any]:
-    """A results dict without the fields allowed to differ between identical runs."""
-    out = {k: v for k, v in results.items() if k not in ("timing",)}
+    """A results dict without the :data:`VOLATILE_FIELDS` (allowed to differ between
+    identical runs)."""
+    out = {k: v for k, v in results.items() if k not in ("timing", "run_dir")}
     env = dict(out.get("environment", {}))
     env.pop("command", None)
     out["environment"] = env

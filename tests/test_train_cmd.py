@@ -1,0 +1,75 @@
+"""``jaxnas train``: one genome, the EG-NAS recipe, best and final test accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxnas.cli import main
+from jaxnas.cli.train_cmd import parse_genome, train_genome
+from jaxnas.errors import ConfigError, InvalidGenomeError
+from jaxnas.nn import count_params
+from jaxnas.spaces import get_space
+
+
+def test_parse_genome_takes_any_searched_egnas_width_and_other_spaces():
+    # the micro phase can shrink below the space's min_width (e.g. smoke/small presets)
+    g, text = parse_genome("egnas", "L4-C7-o0100-k3353")
+    assert (g.depth, g.width, g.ops, g.kernels) == (4, 7, (0, 1, 0, 0), (3, 3, 5, 3))
+    assert text == "L4-C7-o0100-k3353"
+    with pytest.raises(InvalidGenomeError, match="L4-C7-o010-k3353"):
+        parse_genome("egnas", "L4-C7-o010-k3353")
+    space = get_space("nb201")
+    s = space.to_string(space.sample(np.random.default_rng(0)))
+    g2, text2 = parse_genome("nb201", s)
+    assert text2 == s and space.validate(g2) == g2
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"epochs": 0}, "epochs 0"),
+    ({"epochs": 1, "val_fraction": 1.0}, "val-fraction 1.0"),
+])
+def test_bad_arguments_raise_config_error(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        train_genome("egnas", "L4-C8-o0000-k3333", "fashion_mnist", **kwargs)
+
+
+def test_cli_reports_bad_net_option(capsys):
+    rc = main(["train", "--space", "egnas", "--genome", "L4-C8-o0000-k3333", "--dataset",
+               "fashion_mnist", "--epochs", "1", "--net-option", "oops"])
+    assert rc == 2 and "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_train_real_fashion_mnist_reports_best_and_final_test(shared_data, tmp_path, capsys):
+    out = tmp_path / "train.json"
+    rc = main(["train", "--space", "egnas", "--genome", "L4-C6-o0100-k3333", "--dataset",
+               "fashion_mnist", "--epochs", "2", "--n-train", "256", "--n-test", "100",
+               "--data-dir", str(shared_data), "--json", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    curve = res["test_acc_per_epoch"]
+    assert res["status"] == "ok" and len(curve) == 2 and res["epochs"] == 2
+    assert res["best_test_acc"] == max(curve) and res["final_test_acc"] == curve[-1]
+    assert curve[res["best_test_epoch"] - 1] == max(curve)
+    assert all(0.0 <= a <= 100.0 for a in curve)
+    assert res["train_images"] == 256 and res["test_images"] == 100
+    g, _ = parse_genome("egnas", "L4-C6-o0100-k3333")
+    assert res["params"] == count_params("egnas", g, 10, (28, 28, 1))
+    # the authors' recipe (papers.md 1.4): 32 px crops of the 28 px images, cutout 16, ...
+    assert res["recipe"]["crop_size"] == 32 and res["recipe"]["cutout_size"] == 16
+    assert res["recipe"]["batch_size"] == 64 and res["recipe"]["learning_rate"] == 0.025
+    printed = capsys.readouterr().out
+    assert f"best test acc {max(curve):.2f} %" in printed
+    assert f"final test acc {curve[-1]:.2f} %" in printed
+
+
+@pytest.mark.slow
+def test_train_with_validation_split_reports_test_at_best_val(shared_data):
+    # 237 s together with the test above on the loaded 2-core machine, hence slow
+    res2 = train_genome("egnas", "L4-C6-o0100-k3333", "fashion_mnist", 2, val_fraction=0.1,
+                        n_train=512, n_test=200, data_dir=str(shared_data))
+    val = res2["val_acc_per_epoch"]
+    assert len(val) == 2 and res2["val_images"] == 6000
+    assert res2["test_acc_at_best_val"] == res2["test_acc_per_epoch"][val.index(max(val))]

@@ -1,0 +1,168 @@
+"""Population trainer: NaN isolation, executor equivalence, supernet exactness, sharding."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnas.data import load_dataset, subset, train_val_split
+from jaxnas.errors import ConfigError
+from jaxnas.nn import build_network
+from jaxnas.nn.supernet import build_supernet, dynamic_arrays, embed_variables, supernet_spec
+from jaxnas.spaces.egnas import EgnasGenome
+from jaxnas.spaces.nb201 import NB201_OPS, NB201Genome
+from jaxnas.train import MemberResult, TrainBudget, train_population
+
+TINY = EgnasGenome(3, 4, (0, 1, 0), (3, 5, 3))
+
+
+def _fmnist(shared_data, n_train, n_val):
+    full = load_dataset("fashion_mnist", "train", data_dir=shared_data)
+    tr, va = train_val_split(full, 0.1, 0)
+    return subset(tr, n_train, 0), subset(va, n_val, 1)
+
+
+def _random_egnas(rng, n):
+    out = []
+    for _ in range(n):
+        d = int(rng.integers(3, 8))
+        out.append(EgnasGenome(d, int(rng.integers(2, 6)),
+                               tuple(int(v) for v in rng.integers(0, 2, d)),
+                               tuple(int(v) for v in rng.choice([3, 5], d))))
+    return out
+
+
+@pytest.mark.parametrize("space", ["egnas", "nb201"])
+def test_supernet_forward_equals_standalone(space):
+    rng = np.random.default_rng(7)
+    if space == "egnas":
+        genomes, opts = _random_egnas(rng, 3), {}
+    else:
+        genomes = [NB201Genome(tuple(str(o) for o in rng.choice(NB201_OPS, 6))) for _ in range(3)]
+        opts = {"channels": 4, "cells_per_stage": 1}
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 16, 16, 3))
+    spec = supernet_spec(space, genomes)
+    for impl in ("xla", "patches"):
+        sn = build_supernet(space, spec, 10, conv_impl=impl, **opts)
+        for g in genomes:
+            net = build_network(space, g, 10, **opts)
+            v = net.init(jax.random.PRNGKey(2), x, train=False)
+            # perturb every leaf so BN statistics and biases are non-trivial
+            v = jax.tree_util.tree_map(
+                lambda a: a + 0.1 * jax.random.normal(jax.random.PRNGKey(3), a.shape), v)
+            dyn = dynamic_arrays(space, spec, g)
+            tmpl = jax.eval_shape(lambda: sn.init(jax.random.PRNGKey(0), x, dyn, train=False))
+            tmpl = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), tmpl)
+            ev = embed_variables(space, spec, g, jax.device_get(v), tmpl)
+            for train in (False, True):
+                mut = ["batch_stats"] if train else False
+                a = net.apply(v, x, train=train, mutable=mut)
+                b = sn.apply(ev, x, dyn, train=train, mutable=mut)
+                if train:
+                    a, b = a[0], b[0]
+                assert float(jnp.max(jnp.abs(a - b))) < 1e-5, (space, impl, g, train)
+
+
+def test_nan_member_is_isolated(shared_data):
+    tr, va = _fmnist(shared_data, 128, 64)
+    b = TrainBudget(epochs=2, batch_size=32, learning_rate=0.05)
+    bad = b.with_(learning_rate=1e12, grad_clip_norm=None)
+    keys = [jax.random.PRNGKey(11), jax.random.PRNGKey(12)]
+    res = train_population("egnas", [TINY, TINY], [b, bad], tr, va, key=keys[0],
+                           member_keys=keys, executor="loop")
+    alone = train_population("egnas", [TINY], [b], tr, va, key=keys[0], member_keys=keys[:1],
+                             executor="loop")
+    assert isinstance(res[0], MemberResult)
+    assert res[1].status == "diverged" and "non-finite" in res[1].reason
+    assert res[0].status == "ok" and len(res[0].val_acc_per_epoch) == 2
+    # bit-identical to the run without the diverging member
+    assert res[0].val_acc_per_epoch == alone[0].val_acc_per_epoch
+    assert res[0].train_loss_per_epoch == alone[0].train_loss_per_epoch
+    assert all(np.isfinite(res[0].train_loss_per_epoch))
+    assert res[0].steps == 2 * (128 // 32) and res[0].params > 0 and res[0].flops > 0
+
+
+def test_bad_arguments_raise(shared_data):
+    tr, va = _fmnist(shared_data, 64, 32)
+    with pytest.raises(ConfigError, match="budgets"):
+        train_population("egnas", [TINY, TINY], [TrainBudget(epochs=1)], tr, va,
+                         key=jax.random.PRNGKey(0))
+    with pytest.raises(ConfigError, match="executor"):
+        train_population("egnas", [TINY], TrainBudget(epochs=1), tr, va,
+                         key=jax.random.PRNGKey(0), executor="pmap")
+
+
+@pytest.mark.slow
+def test_executors_agree_after_one_epoch(shared_data):
+    tr, va = _fmnist(shared_data, 512, 256)
+    genomes = [EgnasGenome(4, 6, (0, 1, 0, 0), (3, 3, 5, 3)), TINY]
+    budgets = [TrainBudget(epochs=1, batch_size=32, learning_rate=0.05)] * 2
+    keys = [jax.random.PRNGKey(5), jax.random.PRNGKey(6)]
+    out = {ex: train_population("egnas", genomes, budgets, tr, va, key=keys[0],
+                                member_keys=keys, executor=ex)
+           for ex in ("loop", "bucketed", "vmap")}
+    for ex in ("bucketed", "vmap"):
+        for a, b in zip(out["loop"], out[ex]):
+            assert b.executor == ex and b.status == "ok"
+            assert abs(a.val_acc_per_epoch[0] - b.val_acc_per_epoch[0]) <= 0.5
+
+
+@pytest.mark.slow
+def test_sharded_population_equals_unsharded(shared_data, tmp_path):
+    code = textwrap.dedent(f"""
+        import jax, json
+        from jaxnas.data import load_dataset, subset, train_val_split
+        from jaxnas.spaces.egnas import EgnasGenome
+        from jaxnas.train import TrainBudget, train_population
+        assert len(jax.devices()) == 4
+        full = load_dataset("fashion_mnist", "train", data_dir={str(shared_data)!r})
+        tr, va = train_val_split(full, 0.1, 0)
+        tr, va = subset(tr, 128, 0), subset(va, 64, 1)
+        gs = [EgnasGenome(3, 4, (0, 1, 0), (3, 5, 3)), EgnasGenome(4, 3, (0, 0, 1, 0), (3, 3, 3, 5)),
+              EgnasGenome(3, 2, (1, 0, 0), (3, 3, 3))]  # 3 members on 4 devices: padded
+        b = TrainBudget(epochs=1, batch_size=32, learning_rate=0.05)
+        keys = [jax.random.PRNGKey(i) for i in range(3)]
+        out = {{}}
+        for name, devs in (("sharded", None), ("single", jax.devices()[:1])):
+            res = train_population("egnas", gs, [b] * 3, tr, va, key=keys[0], member_keys=keys,
+                                   executor="vmap", devices=devs)
+            out[name] = [[r.val_acc_per_epoch, r.train_loss_per_epoch, r.steps] for r in res]
+        print(json.dumps(out))
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(out["sharded"]) == 3
+    for a, b in zip(out["sharded"], out["single"]):
+        assert a[2] == b[2]
+        assert abs(a[0][0] - b[0][0]) <= 0.5
+        assert abs(a[1][0] - b[1][0]) < 1e-3
+
+
+@pytest.mark.slow
+def test_sixteen_member_egnas_population_one_epoch_fashion_mnist(shared_data):
+    full = load_dataset("fashion_mnist", "train", data_dir=shared_data)
+    tr, va = train_val_split(full, 0.1, 0)
+    rng = np.random.default_rng(0)
+    genomes = []
+    for _ in range(16):
+        d = int(rng.integers(10, 21))
+        genomes.append(EgnasGenome(d, int(rng.integers(8, 33)) * 2,
+                                   tuple(int(v) for v in rng.integers(0, 2, d)),
+                                   tuple(int(v) for v in rng.choice([3, 5], d))))
+    res = train_population("egnas", genomes, TrainBudget(epochs=1), tr, va,
+                           key=jax.random.PRNGKey(0))
+    accs = [r.val_acc_per_epoch[0] for r in res]
+    assert all(r.status == "ok" for r in res)
+    assert float(np.mean(accs)) > 80.0, accs
