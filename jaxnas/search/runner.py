@@ -280,6 +280,11 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
     }
     if recommended is not None:
         result["recommended"] = recommended
+    if finished and hasattr(strategy, "result"):
+        # strategies whose answer is not simply the best record (EG-NAS returns the genome
+        # its last phase kept) state it explicitly
+        output = strategy.result(state)
+        result["output"] = None if output is None else strategy.space.to_string(output)
     if store is not None and finished:
         store.save_result(result)
     return result

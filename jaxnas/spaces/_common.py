@@ -244,3 +244,16 @@ def graphs_to_batch(
         n_edge=np.concatenate([n_edge, [pad_edges], np.zeros(empty, np.int32)]).astype(np.int32),
         globals=None,
     )
+
+
+class DenseGraphEncoding:
+    """``encode``/``decode`` (the AG-Net vector) of a space that defines ``to_dense``,
+    ``from_dense`` and ``graph_spec``: one definition for every cell space."""
+
+    def encode(self, genome: Any) -> np.ndarray:
+        types, adj = self.to_dense(genome)
+        return dense_to_y(types, adj, self.graph_spec)
+
+    def decode(self, y: np.ndarray) -> Any:
+        types, adj = y_to_dense(y, self.graph_spec)
+        return self.from_dense(types, adj)

@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxnas.errors import ConfigError, InvalidGenomeError
 from jaxnas.spaces._common import (
+    DenseGraphEncoding,
     as_int,
     as_str,
     as_tuple,
@@ -26,8 +27,6 @@ from jaxnas.spaces._common import (
     check_rng,
     check_text,
     dense_to_graph,
-    dense_to_y,
-    y_to_dense,
 )
 from jaxnas.spaces.base import GraphSpec
 
@@ -99,7 +98,7 @@ def hash_module(matrix: np.ndarray, labeling: list[int]) -> str:
 
 
 @dataclass(frozen=True)
-class NB101Space:
+class NB101Space(DenseGraphEncoding):
     """NAS-Bench-101 cells: at most ``max_vertices`` vertices and ``max_edges`` edges (after
     pruning), ops from ``NB101_OPS``.
 
@@ -352,14 +351,6 @@ class NB101Space:
                 f"inner nodes must be one of {list(NB101_OPS)}; got {bad}"
             )
         return self.genome_from(adj[:n, :n], names[:n])
-
-    def encode(self, genome: NB101Genome) -> np.ndarray:
-        types, adj = self.to_dense(genome)
-        return dense_to_y(types, adj, self.graph_spec)
-
-    def decode(self, y: np.ndarray) -> NB101Genome:
-        types, adj = y_to_dense(y, self.graph_spec)
-        return self.from_dense(types, adj)
 
     def to_graph(self, genome: NB101Genome) -> jraph.GraphsTuple:
         """The pruned cell as one graph (n nodes, one edge per matrix entry)."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxnas.errors import InvalidGenomeError
 from jaxnas.spaces._common import (
+    DenseGraphEncoding,
     as_str,
     as_tuple,
     check_dense,
@@ -26,8 +27,6 @@ from jaxnas.spaces._common import (
     check_rng,
     check_text,
     dense_to_graph,
-    dense_to_y,
-    y_to_dense,
 )
 from jaxnas.spaces.base import GraphSpec
 
@@ -128,7 +127,7 @@ def _base5(ops: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class NB201Space:
+class NB201Space(DenseGraphEncoding):
     """The NAS-Bench-201 space: 5 ops on each of 6 edges, 15,625 cells, no configurable limits.
 
     ``key`` is the canonical string (every one of the 15,625 cells is its own benchmark
@@ -261,14 +260,6 @@ class NB201Space:
                 f"op nodes 1-6 must be NB201 ops {list(NB201_OPS)}; got {bad}"
             )
         return NB201Genome(ops=tuple(names[1:7]))
-
-    def encode(self, genome: NB201Genome) -> np.ndarray:
-        types, adj = self.to_dense(genome)
-        return dense_to_y(types, adj, self.graph_spec)
-
-    def decode(self, y: np.ndarray) -> NB201Genome:
-        types, adj = y_to_dense(y, self.graph_spec)
-        return self.from_dense(types, adj)
 
     def to_graph(self, genome: NB201Genome) -> jraph.GraphsTuple:
         types, adj = self.to_dense(genome)
