@@ -1,0 +1,5 @@
+"""`python -m jaxnas.cli ...` is the same as the `jaxnas` command."""
+
+from jaxnas.cli import main
+
+raise SystemExit(main())
