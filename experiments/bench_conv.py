@@ -34,17 +34,11 @@ import numpy as np
 from jaxnas.nn.layers import DepthwiseConv
 from jaxnas.nn.supernet import conv2d
 
+# the same (compile, median, min) timer as the depthwise benchmark; run as a script, so the
+# sibling module is importable from experiments/
+from bench_depthwise import time_fn as _time
 
-def _time(fn, args, repeats: int) -> tuple[float, float, float]:
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return compile_s, float(np.median(times)), float(np.min(times))
+
 
 
 def _loss_grad(f):
