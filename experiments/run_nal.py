@@ -25,6 +25,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxnas.compile_cache import enable_compile_cache
 from jaxnas.benchmarks import get_oracle, oracle_space
 from jaxnas.search import nal
 from jaxnas.search.base import SearchContext
@@ -140,7 +141,10 @@ def main() -> None:
     parser.add_argument("--parts", default="cost,transfer,nb201,nb101")
     parser.add_argument("--ns", default="16,50,100")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/nal.json"))
+    parser.add_argument("--compile-cache", default="none",
+                        help="persistent XLA compilation cache directory ('none': off)")
     args = parser.parse_args()
+    enable_compile_cache(args.compile_cache)
     parts = args.parts.split(",")
     ns = [int(x) for x in args.ns.split(",")]
     results: dict = {"command": "python experiments/run_nal.py " + " ".join(

@@ -72,8 +72,17 @@ def main() -> None:
     command = "python experiments/run_nal_darts.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
     budget_json = {k: getattr(budget, k) for k in budget.__dataclass_fields__}
+    done = {}
+    if args.out.exists():  # resume: keep rows of an interrupted run of the same command
+        previous = json.loads(args.out.read_text())
+        if previous.get("command") == command:
+            done = {(r["name"], r["genotype"]): r for r in previous["rows"]}
     rows = []
     for name, genome in zip(names, genomes):
+        if (name, space.to_string(genome)) in done:
+            rows.append(done[(name, space.to_string(genome))])
+            print(f"{name:<10} (kept from {args.out})", flush=True)
+            continue
         start = time.perf_counter()
         (result,) = train_population("darts", [genome], budget, train, val, key=key,
                                      member_keys=[key], executor="loop", test_data=test,

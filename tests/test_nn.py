@@ -12,7 +12,7 @@ import pytest
 
 from jaxnas.errors import ConfigError, InvalidGenomeError, UnknownNameError
 from jaxnas.nn import DARTS_V2, build_network, count_flops, count_params
-from jaxnas.nn.layers import DepthwiseConv
+from jaxnas.nn.layers import DepthwiseConv, conv, conv_matmul_grad
 from jaxnas.nn.nb101 import nb101_param_count, pruned_cell
 from jaxnas.nn.nb201 import nb201_param_count
 from jaxnas.spaces.darts import DartsGenome
@@ -177,6 +177,38 @@ def test_depthwise_shift_equals_grouped(k, stride, dil, size):
     for a, b in zip(jax.tree_util.tree_leaves(grads["grouped"]),
                     jax.tree_util.tree_leaves(grads["shift"])):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("k,stride,dil,bias", [(3, 1, 1, False), (1, 1, 1, True),
+                                                 (5, 2, 1, False), (3, 2, 2, True)])
+def test_conv_matmul_grad_equals_xla(k, stride, dil, bias):
+    """The CPU conv (kernel gradient as matmuls) computes XLA's values and gradients."""
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 9, 9, 5))
+    mods = {impl: conv(7, k, stride, dil, use_bias=bias, impl=impl)
+            for impl in ("xla", "matmul_grad")}
+    params = mods["xla"].init(jax.random.PRNGKey(0), x)
+
+    def loss(p, xx, impl):
+        return jnp.sum(jnp.sin(mods[impl].apply(p, xx)))
+
+    outs = {i: mods[i].apply(params, x) for i in mods}
+    np.testing.assert_allclose(outs["xla"], outs["matmul_grad"], rtol=1e-5, atol=1e-5)
+    grads = {i: jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(params, x, i)
+             for i in mods}
+    for a, b in zip(jax.tree_util.tree_leaves(grads["xla"]),
+                    jax.tree_util.tree_leaves(grads["matmul_grad"])):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_matmul_grad_falls_back_for_grouped_convs():
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 6, 6, 4))
+    w = jax.random.normal(jax.random.PRNGKey(2), (3, 3, 2, 4))
+    args = ((1, 1), ((1, 1), (1, 1)))
+    kw = dict(dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=2)
+    np.testing.assert_allclose(conv_matmul_grad(x, w, *args, **kw),
+                               jax.lax.conv_general_dilated(x, w, *args, **kw), rtol=1e-6)
+    with pytest.raises(ConfigError, match="impl"):
+        conv(4, 3, impl="cudnn")
 
 
 # ---------------------------------------------------------------- forward passes

@@ -26,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jaxnas",
         description="Vectorized neural architecture search in JAX (EG-NAS, NAL, AG-Net).",
     )
+    parser.add_argument(
+        "--compile-cache", metavar="DIR", default=None,
+        help="persistent XLA compilation cache: later runs load compiled programs instead of "
+             "recompiling (default $JAXNAS_COMPILE_CACHE or ~/.cache/jaxnas/xla; 'none' = off)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in SUBCOMMANDS.items():
         try:
@@ -43,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # the command line as typed, recorded in results files (argv given in-process included)
     args.argv = ["jaxnas", *(sys.argv[1:] if argv is None else list(argv))]
+    from jaxnas.compile_cache import default_compile_cache_dir, enable_compile_cache
+    enable_compile_cache(args.compile_cache if args.compile_cache is not None
+                         else default_compile_cache_dir())
     try:
         return int(args.run(args) or 0)
     except JaxnasError as error:

@@ -14,6 +14,7 @@ Conventions (chosen so the networks match the PyTorch / TensorFlow reference cod
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Literal
 
 import jax
@@ -40,6 +41,76 @@ def same_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int], 
     return ((p, p), (p, p))
 
 
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _plain_conv(x, w, strides, padding, rhs_dilation):
+    return jax.lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=rhs_dilation,
+                                        dimension_numbers=_NHWC)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_matmul_grad(x, w, strides, padding, rhs_dilation):
+    return _plain_conv(x, w, strides, padding, rhs_dilation)
+
+
+def _conv_matmul_grad_fwd(x, w, strides, padding, rhs_dilation):
+    return _plain_conv(x, w, strides, padding, rhs_dilation), (x, w)
+
+
+def _conv_matmul_grad_bwd(strides, padding, rhs_dilation, residuals, dy):
+    x, w = residuals
+    _, vjp_x = jax.vjp(lambda v: _plain_conv(v, w, strides, padding, rhs_dilation), x)
+    (dx,) = vjp_x(dy)
+    kh, kw, c_in, c_out = w.shape
+    (sh, sw), (dh, dw_) = strides, rhs_dilation
+    xp = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+    n, h_out, w_out = dy.shape[0], dy.shape[1], dy.shape[2]
+    dy2 = dy.reshape(-1, c_out)
+    rows = []
+    for i in range(kh):
+        for j in range(kw):
+            # the input pixels that kernel tap (i, j) saw, one per output pixel
+            taps = jax.lax.slice(
+                xp, (0, i * dh, j * dw_, 0),
+                (n, i * dh + (h_out - 1) * sh + 1, j * dw_ + (w_out - 1) * sw + 1, c_in),
+                (1, sh, sw, 1))
+            rows.append(taps.reshape(-1, c_in).T @ dy2)
+    return dx, jnp.stack(rows).reshape(w.shape)
+
+
+_conv_matmul_grad.defvjp(_conv_matmul_grad_fwd, _conv_matmul_grad_bwd)
+
+
+def conv_matmul_grad(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                     dimension_numbers=None, feature_group_count=1, precision=None):
+    """``lax.conv_general_dilated`` whose kernel gradient is k*k plain matmuls.
+
+    XLA:CPU lowers the kernel gradient of a convolution (a "backprop filter" conv whose window
+    is the whole image) 5-20x slower than the forward conv; e.g. 64x32x32x64, 3x3: forward
+    70 ms, kernel gradient 1.3 s (docs/performance.md). Here the kernel gradient is, per tap
+    (i, j), ``shifted_input.T @ output_grad`` (a GEMM), the input gradient stays XLA's. Same
+    values up to float round-off. Drop-in for ``flax.linen.Conv(conv_general_dilated=...)``;
+    anything other than an ungrouped NHWC/HWIO conv with explicit padding goes to
+    ``lax.conv_general_dilated`` unchanged.
+    """
+    dn = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers or _NHWC)
+    simple = (dn == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
+              and feature_group_count == 1 and not isinstance(padding, str)
+              and all(v == 1 for v in (lhs_dilation or (1, 1))) and lhs.ndim == 4)
+    if not simple:
+        return jax.lax.conv_general_dilated(
+            lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation,
+            rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers,
+            feature_group_count=feature_group_count, precision=precision)
+    return _conv_matmul_grad(lhs, rhs, tuple(int(s) for s in window_strides),
+                             tuple((int(a), int(b)) for a, b in padding),
+                             tuple(int(d) for d in (rhs_dilation or (1, 1))))
+
+
+CONV_IMPLS = ("auto", "xla", "matmul_grad")
+
+
 def conv(
     features: int,
     kernel_size: int,
@@ -48,8 +119,18 @@ def conv(
     use_bias: bool = False,
     kernel_init: Initializer = torch_kernel_init,
     name: str | None = None,
+    impl: str = "auto",
 ) -> nn.Conv:
-    """A dense (ungrouped) conv with PyTorch's symmetric padding."""
+    """A dense (ungrouped) conv with PyTorch's symmetric padding.
+
+    ``impl``: ``"xla"`` (``lax.conv_general_dilated``), ``"matmul_grad"``
+    (:func:`conv_matmul_grad`: same forward, kernel gradient as matmuls) or ``"auto"``
+    (``"matmul_grad"`` on the CPU backend, ``"xla"`` elsewhere, where cuDNN's kernel gradient
+    is fast). Only speed differs.
+    """
+    check_choice("impl", impl, CONV_IMPLS)
+    if impl == "auto":
+        impl = "matmul_grad" if jax.default_backend() == "cpu" else "xla"
     return nn.Conv(
         features,
         (kernel_size, kernel_size),
@@ -58,6 +139,7 @@ def conv(
         kernel_dilation=(dilation, dilation),
         use_bias=use_bias,
         kernel_init=kernel_init,
+        conv_general_dilated=conv_matmul_grad if impl == "matmul_grad" else None,
         name=name,
     )
 
@@ -106,22 +188,57 @@ class DepthwiseConv(nn.Module):
                 x, kernel, window_strides=(s, s), padding=pad, rhs_dilation=(d, d),
                 dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c,
             )
-        p = pad[0][0]
-        xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        h_out = (x.shape[1] + 2 * p - d * (k - 1) - 1) // s + 1
-        w_out = (x.shape[2] + 2 * p - d * (k - 1) - 1) // s + 1
-        out = None
-        for i in range(k):
-            for j in range(k):
-                patch = jax.lax.slice(
-                    xp,
-                    (0, i * d, j * d, 0),
-                    (xp.shape[0], i * d + s * (h_out - 1) + 1, j * d + s * (w_out - 1) + 1, c),
-                    (1, s, s, 1),
-                )
-                term = patch * kernel[i, j, 0]
-                out = term if out is None else out + term
-        return out
+        return depthwise_shift(x, kernel, s, d)
+
+
+def _shift_taps(x: jax.Array, k: int, stride: int, dilation: int) -> list[jax.Array]:
+    """The k*k (strided) windows of the symmetrically padded input, one per kernel tap."""
+    p = same_padding(k, dilation)[0][0]
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    n, c = x.shape[0], x.shape[3]
+    h_out = (x.shape[1] + 2 * p - dilation * (k - 1) - 1) // stride + 1
+    w_out = (x.shape[2] + 2 * p - dilation * (k - 1) - 1) // stride + 1
+    return [jax.lax.slice(xp, (0, i * dilation, j * dilation, 0),
+                          (n, i * dilation + stride * (h_out - 1) + 1,
+                           j * dilation + stride * (w_out - 1) + 1, c), (1, stride, stride, 1))
+            for i in range(k) for j in range(k)]
+
+
+def _depthwise_shift_plain(x, kernel, stride, dilation):
+    k = kernel.shape[0]
+    out = None
+    for t, tap in enumerate(_shift_taps(x, k, stride, dilation)):
+        term = tap * kernel[t // k, t % k, 0]
+        out = term if out is None else out + term
+    return out
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def depthwise_shift(x: jax.Array, kernel: jax.Array, stride: int = 1,
+                    dilation: int = 1) -> jax.Array:
+    """Depthwise conv (kernel ``(k, k, 1, C)``, PyTorch padding) as k*k shifted multiply-adds."""
+    return _depthwise_shift_plain(x, kernel, stride, dilation)
+
+
+def _depthwise_shift_fwd(x, kernel, stride, dilation):
+    return _depthwise_shift_plain(x, kernel, stride, dilation), (x, kernel)
+
+
+def _depthwise_shift_bwd(stride, dilation, residuals, dy):
+    x, kernel = residuals
+    _, vjp_x = jax.vjp(lambda v: _depthwise_shift_plain(v, kernel, stride, dilation), x)
+    (dx,) = vjp_x(dy)
+    k, c = kernel.shape[0], kernel.shape[3]
+    taps = _shift_taps(x, k, stride, dilation)
+    # The kernel gradient sum_m tap[m, c] * dy[m, c] as a reduction is a slow single fusion
+    # per tap on XLA:CPU; product + ones-vector GEMV runs ~1.25x faster end to end
+    # (docs/performance.md, "where the time goes").
+    ones = jnp.ones((dy.shape[0] * dy.shape[1] * dy.shape[2],), dy.dtype)
+    rows = [ones @ (t * dy).reshape(-1, c) for t in taps]
+    return dx, jnp.stack(rows).reshape(kernel.shape)
+
+
+depthwise_shift.defvjp(_depthwise_shift_fwd, _depthwise_shift_bwd)
 
 
 class Dense(nn.Module):
