@@ -81,34 +81,46 @@ def hw(args: argparse.Namespace) -> dict:
     ref_acc, ref_lat = float(acc_all.min()), float(lat_all.max())
     true_hv = hypervolume(acc_all, lat_all, ref_acc, ref_lat)
     options = [("mode", args.mode)] + [tuple(o.split("=", 1)) for o in args.option]
-    cfg = RunConfig(space="nb201", dataset=args.dataset, strategy="agnet",
-                    queries=args.queries, seeds=tuple(range(args.seeds)),
-                    options=tuple(sorted(options)), objective="latency" if args.mode == "joint"
-                    else "accuracy", device=args.device, max_latency=args.max_latency)
-    run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="agnet-hw-"))
-    res = run_search(cfg, run_dir, show_progress=False)
-    records = evaluated_records(res)
-    per_seed = {}
-    for seed in cfg.seeds:
-        idx = sorted({oracle.index(r["genome"]) for r in records if r["seed"] == seed})
-        lat, acc = lat_all[idx], acc_all[idx]
-        front = pareto_front(acc, lat)
-        per_seed[seed] = {
-            "hv_ratio": hypervolume(acc, lat, ref_acc, ref_lat) / true_hv,
-            "front": [{"arch": oracle.genome(idx[i]) if isinstance(oracle.genome(idx[i]), str)
-                       else str(oracle.genome(idx[i])), "test_acc": float(acc[i]),
-                       "latency_ms": float(lat[i])} for i in front]}
-    ratios = np.array([v["hv_ratio"] for v in per_seed.values()])
     out = {"device": args.device, "dataset": args.dataset, "mode": args.mode,
            "max_latency": args.max_latency, "queries": args.queries, "seeds": args.seeds,
            "reference_point": {"test_acc": ref_acc, "latency_ms": ref_lat},
-           "hv_ratio_mean": float(ratios.mean()), "hv_ratio_std": float(ratios.std()),
-           "true_front_size": int(len(pareto_front(acc_all, lat_all))),
-           "seed_wall_s": res["timing"]["seed_wall_time_s"], "per_seed": per_seed}
+           "true_front_size": int(len(pareto_front(acc_all, lat_all)))}
+    results = {}
+    for strategy in ["agnet"] + list(args.baselines):
+        # random search's queried set does not depend on the objective: same seeds, same
+        # budget, hypervolume of the cells it queried
+        agnet = strategy == "agnet"
+        cfg = RunConfig(space="nb201", dataset=args.dataset, strategy=strategy,
+                        queries=args.queries, seeds=tuple(range(args.seeds)),
+                        options=tuple(sorted(options)) if agnet else (),
+                        objective="latency" if agnet and args.mode == "joint" else "accuracy",
+                        device=args.device if agnet else None,
+                        max_latency=args.max_latency if agnet else None)
+        run_dir = Path(tempfile.mkdtemp(prefix=f"{strategy}-hw-")) if not agnet or \
+            not args.run_dir else Path(args.run_dir)
+        res = run_search(cfg, run_dir, show_progress=False)
+        results[strategy] = res
+        records = evaluated_records(res)
+        per_seed = {}
+        for seed in cfg.seeds:
+            idx = sorted({oracle.index(r["genome"]) for r in records if r["seed"] == seed})
+            lat, acc = lat_all[idx], acc_all[idx]
+            front = pareto_front(acc, lat)
+            per_seed[seed] = {
+                "hv_ratio": hypervolume(acc, lat, ref_acc, ref_lat) / true_hv,
+                "front": [{"arch": str(oracle.genome(idx[i])), "test_acc": float(acc[i]),
+                           "latency_ms": float(lat[i])} for i in front]}
+        ratios = np.array([v["hv_ratio"] for v in per_seed.values()])
+        prefix = "" if agnet else f"{strategy}_"
+        out[f"{prefix}hv_ratio_mean"] = float(ratios.mean())
+        out[f"{prefix}hv_ratio_std"] = float(ratios.std())
+        out[f"{prefix}seed_wall_s"] = res["timing"]["seed_wall_time_s"]
+        out[f"{prefix}per_seed"] = per_seed
+    res = results["agnet"]
     if args.plot:
         plot_pareto([res], args.plot)
         out["plot"] = str(args.plot)
-    print(json.dumps({k: v for k, v in out.items() if k != "per_seed"}), flush=True)
+    print(json.dumps({k: v for k, v in out.items() if not k.endswith("per_seed")}), flush=True)
     return out
 
 
@@ -126,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     h.add_argument("--mode", choices=("joint", "constrained"), default="joint")
     h.add_argument("--plot", type=Path, default=None)
     h.add_argument("--run-dir", default=None)
+    h.add_argument("--baselines", nargs="*", default=["random"],
+                   help="strategies whose 200-query fronts are scored the same way")
     for s in (t, h):
         s.add_argument("--seeds", type=int, default=20)
         s.add_argument("--queries", type=int, default=200)

@@ -174,19 +174,22 @@ def prune(matrix: np.ndarray, ops: Sequence[str]) -> tuple[np.ndarray, tuple[str
     """Remove vertices not on an input->output path (the NB101 rule); None if no such path."""
     matrix = np.triu(np.asarray(matrix, np.int32), 1)
     k = len(ops)
-    fwd = np.zeros(k, bool)
-    fwd[0] = True
+    # plain Python sets: the graphs have <= 9 vertices and this runs for every NB201 cell
+    succ: list[set[int]] = [set() for _ in range(k)]
+    for i, j in zip(*np.nonzero(matrix)):
+        succ[int(i)].add(int(j))
+    fwd = {0}
     for j in range(1, k):
-        fwd[j] = bool(np.any(matrix[:j, j] & fwd[:j]))
-    bwd = np.zeros(k, bool)
-    bwd[k - 1] = True
+        if any(j in succ[i] for i in fwd):
+            fwd.add(j)
+    bwd = {k - 1}
     for i in range(k - 2, -1, -1):
-        bwd[i] = bool(np.any(matrix[i, i + 1:] & bwd[i + 1:]))
-    keep = fwd & bwd
-    if not (keep[0] and keep[-1]):
+        if succ[i] & bwd:
+            bwd.add(i)
+    keep = sorted(fwd & bwd)
+    if not keep or keep[0] != 0 or keep[-1] != k - 1:
         return None
-    idx = np.flatnonzero(keep)
-    return matrix[np.ix_(idx, idx)], tuple(ops[i] for i in idx)
+    return matrix[np.ix_(keep, keep)], tuple(ops[i] for i in keep)
 
 
 def nb201_as_nb101_graph(ops6: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray] | None:
@@ -506,8 +509,13 @@ def score_cells(model: NALModel, cells: Cells, chunk: int = 4096) -> np.ndarray:
     counts[2:] += 1.0  # add-one smoothing over counts >= 2
     with np.errstate(divide="ignore"):  # counts 0 and 1 are impossible: log 0 = -inf
         log_pn = np.log(counts / counts.sum())
-    for start in range(0, len(cells), chunk):
-        part = cells.subset(np.arange(start, min(start + chunk, len(cells))))
+    size = min(chunk, len(cells))
+    for start in range(0, len(cells), size):
+        # every chunk has the same shape (the last one padded with repeats of the last cell, cut
+        # off below) so the model is compiled once
+        rows = np.minimum(np.arange(start, start + size), len(cells) - 1)
+        part = cells.subset(rows)
+        real = min(size, len(cells) - start)
         s = part.slots
         middle = np.asarray(_middle_mask(jnp.asarray(part.n), s))
         masked = np.where(middle, model.vocab.mask_token, part.tokens)
@@ -516,14 +524,14 @@ def score_cells(model: NALModel, cells: Cells, chunk: int = 4096) -> np.ndarray:
         op_term = np.take_along_axis(op_logp, labels[..., None], -1)[..., 0]
         op_score = (op_term * middle).sum(1) / np.maximum(middle.sum(1), 1)
         if model.fixed_adjacency is not None:
-            out.append(op_score)  # fixed topology: the count and links carry no choice
+            out.append(op_score[:real])  # fixed topology: the count and links carry no choice
             continue
         probs, _ = predict(model, part.tokens, np.zeros_like(part.adj), part.n)
         pairs = np.asarray(_pair_mask(jnp.asarray(part.n), s))
         probs = np.clip(probs, 1e-6, 1 - 1e-6)
         ll = np.where(part.adj > 0, np.log(probs), np.log1p(-probs))
         link_score = (ll * pairs).sum((1, 2)) / np.maximum(pairs.sum((1, 2)), 1)
-        out.append(log_pn[part.n] + op_score + link_score)
+        out.append((log_pn[part.n] + op_score + link_score)[:real])
     return np.concatenate(out)
 
 
