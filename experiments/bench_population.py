@@ -47,13 +47,16 @@ def worker_jax(spec: dict) -> dict:
     import jax
 
     from jaxnas.cli.bench_cmd import bench_genomes, measure_executor
+    from jaxnas.train import TrainOptions
 
     genomes = bench_genomes(spec["space"], spec["max_p"], spec["seed"], **spec["ranges"])
     genomes = genomes[: spec["population"]]
     assert len(jax.devices()) == spec["devices"], jax.devices()
     return measure_executor(spec["space"], genomes, spec["executor"], steps=spec["steps"],
                             seed=spec["seed"], time_limit_s=spec["time_limit"],
-                            warm_calls=spec["warm_calls"], epoch_images=spec["epoch_images"])
+                            warm_calls=spec["warm_calls"], epoch_images=spec["epoch_images"],
+                            options=TrainOptions(eval_batch_size=64, concurrent_groups=spec.get(
+                                "concurrent_groups", 1)))
 
 
 def worker_torch(spec: dict) -> dict:
@@ -123,6 +126,9 @@ def main() -> None:
     ap.add_argument("--executors", default=",".join(EXECUTORS))
     ap.add_argument("--devices", default="1",
                     help="comma list of XLA host device counts, e.g. 1,4 (CPU)")
+    ap.add_argument("--concurrent", default="1",
+                    help="comma list of TrainOptions.concurrent_groups values (groups trained "
+                         "at once in threads), e.g. 1,2")
     ap.add_argument("--steps", type=int, default=2, help="timed steps per member")
     ap.add_argument("--warm-calls", type=int, default=2, choices=(1, 2))
     ap.add_argument("--depth", type=int, nargs=2, default=(10, 20))
@@ -150,6 +156,7 @@ def main() -> None:
     spaces = args.spaces.split(",")
     executors = args.executors.split(",")
     devices = [int(v) for v in args.devices.split(",")]
+    concurrent = [int(v) for v in args.concurrent.split(",")]
     max_p = max(sizes)
     base = {"seed": args.seed, "max_p": max_p, "ranges": _ranges(args), "steps": args.steps}
     started = time.perf_counter()
@@ -167,7 +174,7 @@ def main() -> None:
             "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "gpu": None,
                         "note": "shared with other jobs: timings are noisy"},
             "settings": {"sizes": sizes, "spaces": spaces, "executors": executors,
-                         "devices": devices, "steps": args.steps, "warm_calls": args.warm_calls,
+                         "devices": devices, "concurrent": concurrent, "steps": args.steps, "warm_calls": args.warm_calls,
                          "depth": list(args.depth), "width": list(args.width),
                          "seed": args.seed, "epoch_images": args.epoch_images,
                          "batch_size": 64},
@@ -178,12 +185,14 @@ def main() -> None:
     for space in spaces:
         for n_dev in devices:
             for p in sizes:
-                for exe in executors:
+                for exe, conc in [(e, c) for e in executors for c in concurrent]:
                     spec = dict(base, space=space, population=p, executor=exe, devices=n_dev,
                                 time_limit=args.time_limit, warm_calls=args.warm_calls,
+                                concurrent_groups=conc,
                                 epoch_images=args.epoch_images)
                     r = _spawn("jax", spec, args.worker_timeout)
-                    r.update(space=space, executor=exe, population=p, devices=n_dev)
+                    r.update(space=space, executor=exe, population=p, devices=n_dev,
+                             concurrent_groups=conc)
                     t = torch_res.get(space, {})
                     if "genomes" in t and "images_per_s" in r:
                         ts = torch_side(t["genomes"], p, args.epoch_images)
@@ -196,24 +205,25 @@ def main() -> None:
                                                             / ts["images_per_s"])
                     rows.append(r)
                     save()
-                    print(f"{space} P={p} {exe} dev={n_dev}: "
+                    print(f"{space} P={p} {exe} dev={n_dev} threads={conc}: "
                           f"{r.get('images_per_s', float('nan')):.1f} img/s "
                           f"{r.get('error', '')[:200]} ({time.perf_counter() - started:.0f} s)",
                           flush=True)
     # table
     print(f"\nbackend=cpu machine={platform.machine()} cores={os.cpu_count()} "
           f"batch=64/member steps={args.steps} epoch_images={args.epoch_images}")
-    print(f"{'space':<7}{'executor':>9}{'P':>4}{'dev':>4}{'compile s':>10}{'img/s':>8}"
+    print(f"{'space':<7}{'executor':>9}{'thr':>4}{'P':>4}{'dev':>4}{'compile s':>10}{'img/s':>8}"
           f"{'img/s/mem':>10}{'img/s/dev':>10}{'RSS MB':>8}{'torch img/s':>12}"
           f"{'speedup':>9}{'steady':>8}")
     for r in rows:
         if "images_per_s" not in r:
-            print(f"{r['space']:<7}{r['executor']:>9}{r['population']:>4}{r['devices']:>4}  "
+            print(f"{r['space']:<7}{r['executor']:>9}{r['concurrent_groups']:>4}"
+                  f"{r['population']:>4}{r['devices']:>4}  "
                   f"error: {r.get('error', '')[:120]}")
             continue
         comp = "-" if r.get("compile_s") is None else f"{r['compile_s']:.1f}"
-        print(f"{r['space']:<7}{r['executor']:>9}{r['population']:>4}{r['devices']:>4}"
-              f"{comp:>10}{r['images_per_s']:>8.1f}{r['images_per_s_per_member']:>10.1f}"
+        print(f"{r['space']:<7}{r['executor']:>9}{r['concurrent_groups']:>4}"
+              f"{r['population']:>4}{r['devices']:>4}{comp:>10}{r['images_per_s']:>8.1f}{r['images_per_s_per_member']:>10.1f}"
               f"{r['images_per_s_per_device']:>10.1f}{r['peak_rss_mb']:>8.0f}"
               f"{r.get('torch_images_per_s', float('nan')):>12.1f}"
               f"{r.get('speedup_vs_torch', float('nan')):>9.2f}"

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# in-process `jaxnas` CLI calls would otherwise turn on the persistent compilation cache in
+# ~/.cache for the rest of the session; tests/test_cli.py checks the cache explicitly
+os.environ.setdefault("JAXNAS_COMPILE_CACHE", "none")
+
 SHARED_DATA = Path(
     os.environ.get("JAXNAS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )

@@ -178,3 +178,25 @@ def test_egnas_trace_infers_the_phases_of_a_real_search_log(tmp_path):
         from jaxnas.search.plots import plot_curves
 
         plot_curves([], tmp_path / "none.png")
+
+
+def test_compile_cache_is_written_and_can_be_turned_off(tmp_path, monkeypatch):
+    import jax
+    import jax.numpy as jnp
+
+    from jaxnas.compile_cache import default_compile_cache_dir, enable_compile_cache
+
+    assert enable_compile_cache("none") is None and enable_compile_cache(None) is None
+    monkeypatch.setenv("JAXNAS_COMPILE_CACHE", str(tmp_path / "env"))
+    assert default_compile_cache_dir() == str(tmp_path / "env")
+    keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+            "jax_persistent_cache_min_entry_size_bytes", "jax_compilation_cache_max_size")
+    before = {k: getattr(jax.config, k) for k in keys}
+    try:
+        used = enable_compile_cache(tmp_path / "xla", min_compile_seconds=0.0)
+        assert used == str(tmp_path / "xla")
+        jax.jit(lambda x: jnp.sin(x) * 3.0 + 1.25)(jnp.ones(7)).block_until_ready()
+        assert any((tmp_path / "xla").iterdir()), "no compiled program was stored"
+    finally:
+        for k, v in before.items():
+            jax.config.update(k, v)

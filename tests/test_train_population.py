@@ -18,7 +18,7 @@ from jaxnas.nn import build_network
 from jaxnas.nn.supernet import build_supernet, conv2d, dynamic_arrays, embed_variables, supernet_spec
 from jaxnas.spaces.egnas import EgnasGenome
 from jaxnas.spaces.nb201 import NB201_OPS, NB201Genome
-from jaxnas.train import MemberResult, TrainBudget, train_population
+from jaxnas.train import MemberResult, TrainBudget, TrainOptions, train_population
 
 TINY = EgnasGenome(3, 4, (0, 1, 0), (3, 5, 3))
 
@@ -102,6 +102,13 @@ def test_nan_member_is_isolated(shared_data):
     assert res[0].train_loss_per_epoch == alone[0].train_loss_per_epoch
     assert all(np.isfinite(res[0].train_loss_per_epoch))
     assert res[0].steps == 2 * (128 // 32) and res[0].params > 0 and res[0].flops > 0
+    # members trained concurrently (threads) give exactly the sequential results
+    threaded = train_population("egnas", [TINY, TINY], [b, bad], tr, va, key=keys[0],
+                                member_keys=keys, executor="loop",
+                                options=TrainOptions(concurrent_groups=2))
+    for a, c in zip(res, threaded):
+        assert (a.status, a.val_acc_per_epoch, a.train_loss_per_epoch) == (
+            c.status, c.val_acc_per_epoch, c.train_loss_per_epoch)
 
 
 def test_bad_arguments_raise(shared_data):

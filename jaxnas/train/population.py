@@ -34,6 +34,7 @@ import functools
 import logging
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -94,18 +95,23 @@ class TrainOptions:
     ``eval_batch_size``: images per evaluation chunk.
     ``network_options``: extra ``build_network`` options as ``(name, value)`` pairs (e.g.
     ``(("channels", 8),)`` for a small nb201 net).
+    ``concurrent_groups``: how many compiled groups (members, for ``loop``) train at once in
+    threads; each member's result is the same as when trained alone.
     """
 
     conv_impl: str = "auto"
     depthwise_impl: str = "auto"
     eval_batch_size: int = 1000
     network_options: tuple[tuple[str, Any], ...] = ()
+    concurrent_groups: int = 1
 
     def __post_init__(self) -> None:
         check_choice("conv_impl", self.conv_impl, ("auto", "xla", "patches"))
         check_choice("depthwise_impl", self.depthwise_impl, ("auto", "grouped", "shift"))
         if self.eval_batch_size < 1:
             raise ConfigError(f"eval_batch_size={self.eval_batch_size!r} must be >= 1")
+        if not isinstance(self.concurrent_groups, int) or self.concurrent_groups < 1:
+            raise ConfigError(f"concurrent_groups={self.concurrent_groups!r} must be an int >= 1")
 
 
 # ------------------------------------------------------------------------------ model defs
@@ -648,7 +654,8 @@ def train_population(
     input_shape = tuple(train_data.images.shape[1:])
     num_classes = info.num_classes
     groups = _make_groups(space_name, members, exe, info, opts, num_classes)
-    for g in groups:
+
+    def run(g: _Group) -> None:
         shape = input_shape if g.sd.crop_size is None else (
             g.sd.crop_size, g.sd.crop_size, input_shape[-1])
         try:
@@ -659,6 +666,17 @@ def train_population(
             log.exception("training group failed")
             for m in g.members:
                 m.status, m.reason = "failed", f"{type(exc).__name__}: {exc}"
+
+    workers = min(opts.concurrent_groups, len(groups))
+    if workers <= 1:
+        for g in groups:
+            run(g)
+    else:
+        # groups share nothing mutable; XLA releases the GIL while compiling and running, so
+        # small networks that cannot use every core alone overlap (docs/performance.md)
+        with ThreadPoolExecutor(workers) as pool:
+            for future in [pool.submit(run, g) for g in groups]:
+                future.result()
     return [_result(space_name, m, info, num_classes, opts) for m in members]
 
 
