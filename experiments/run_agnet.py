@@ -86,12 +86,15 @@ def hw(args: argparse.Namespace) -> dict:
            "reference_point": {"test_acc": ref_acc, "latency_ms": ref_lat},
            "true_front_size": int(len(pareto_front(acc_all, lat_all)))}
     results = {}
-    for strategy in ["agnet"] + list(args.baselines):
+    # --seeds 0: baselines only
+    for strategy in (["agnet"] if args.seeds > 0 else []) + list(args.baselines):
         # random search's queried set does not depend on the objective: same seeds, same
         # budget, hypervolume of the cells it queried
         agnet = strategy == "agnet"
         cfg = RunConfig(space="nb201", dataset=args.dataset, strategy=strategy,
-                        queries=args.queries, seeds=tuple(range(args.seeds)),
+                        queries=args.queries,
+                        seeds=tuple(range(args.seeds if agnet or args.baseline_seeds is None
+                                          else args.baseline_seeds)),
                         options=tuple(sorted(options)) if agnet else (),
                         objective="latency" if agnet and args.mode == "joint" else "accuracy",
                         device=args.device if agnet else None,
@@ -116,9 +119,9 @@ def hw(args: argparse.Namespace) -> dict:
         out[f"{prefix}hv_ratio_std"] = float(ratios.std())
         out[f"{prefix}seed_wall_s"] = res["timing"]["seed_wall_time_s"]
         out[f"{prefix}per_seed"] = per_seed
-    res = results["agnet"]
+        out[f"{prefix}seeds"] = len(cfg.seeds)
     if args.plot:
-        plot_pareto([res], args.plot)
+        plot_pareto(list(results.values()), args.plot)
         out["plot"] = str(args.plot)
     print(json.dumps({k: v for k, v in out.items() if not k.endswith("per_seed")}), flush=True)
     return out
@@ -140,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     h.add_argument("--run-dir", default=None)
     h.add_argument("--baselines", nargs="*", default=["random"],
                    help="strategies whose 200-query fronts are scored the same way")
+    h.add_argument("--baseline-seeds", type=int, default=None,
+                   help="seeds of the baselines (default: --seeds; random search is cheap)")
     for s in (t, h):
         s.add_argument("--seeds", type=int, default=20)
         s.add_argument("--queries", type=int, default=200)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "jaxnas"
 
-# layer -> the jaxnas layers it may import (besides itself and jaxnas.errors / jaxnas top level)
+# base modules any layer may import; they import nothing from jaxnas themselves
+BASE = {"errors", "compile_cache"}
+# layer -> the jaxnas layers it may import (besides itself, BASE and jaxnas top level)
 ALLOWED = {
     "spaces": set(),
     "nn": {"spaces"},
@@ -36,7 +38,7 @@ def test_every_layer_imports_only_lower_layers():
     violations = []
     for layer, allowed in ALLOWED.items():
         for path in sorted((PACKAGE / layer).rglob("*.py")):
-            bad = _imported_layers(path) - allowed - {layer, "errors"}
+            bad = _imported_layers(path) - allowed - {layer} - BASE
             if bad:
                 violations.append(f"{path.relative_to(PACKAGE)} imports {sorted(bad)}")
     assert not violations, "layering violations:\n" + "\n".join(violations)
@@ -45,3 +47,8 @@ def test_every_layer_imports_only_lower_layers():
 def test_every_package_directory_is_a_known_layer():
     layers = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert layers <= set(ALLOWED), f"unknown layers {sorted(layers - set(ALLOWED))}"
+
+
+def test_base_modules_import_nothing_from_jaxnas():
+    for name in BASE:
+        assert not _imported_layers(PACKAGE / f"{name}.py"), name

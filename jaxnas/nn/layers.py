@@ -232,7 +232,7 @@ def _depthwise_shift_bwd(stride, dilation, residuals, dy):
     taps = _shift_taps(x, k, stride, dilation)
     # The kernel gradient sum_m tap[m, c] * dy[m, c] as a reduction is a slow single fusion
     # per tap on XLA:CPU; product + ones-vector GEMV runs ~1.25x faster end to end
-    # (docs/performance.md, "where the time goes").
+    # (docs/performance.md, "A per-op profile of one train step").
     ones = jnp.ones((dy.shape[0] * dy.shape[1] * dy.shape[2],), dy.dtype)
     rows = [ones @ (t * dy).reshape(-1, c) for t in taps]
     return dx, jnp.stack(rows).reshape(kernel.shape)
