@@ -174,7 +174,8 @@ def main() -> None:
             "machine": {"arch": platform.machine(), "cores": os.cpu_count(), "gpu": None,
                         "note": "shared with other jobs: timings are noisy"},
             "settings": {"sizes": sizes, "spaces": spaces, "executors": executors,
-                         "devices": devices, "concurrent": concurrent, "steps": args.steps, "warm_calls": args.warm_calls,
+                         "devices": devices, "concurrent": concurrent, "steps": args.steps,
+                         "warm_calls": args.warm_calls,
                          "depth": list(args.depth), "width": list(args.width),
                          "seed": args.seed, "epoch_images": args.epoch_images,
                          "batch_size": 64},
@@ -212,7 +213,8 @@ def main() -> None:
     # table
     print(f"\nbackend=cpu machine={platform.machine()} cores={os.cpu_count()} "
           f"batch=64/member steps={args.steps} epoch_images={args.epoch_images}")
-    print(f"{'space':<7}{'executor':>9}{'thr':>4}{'P':>4}{'dev':>4}{'compile s':>10}{'img/s':>8}"
+    print(f"{'space':<7}{'executor':>9}{'thr':>4}{'P':>4}{'dev':>4}{'compile s':>10}"
+          f"{'img/s':>8}"
           f"{'img/s/mem':>10}{'img/s/dev':>10}{'RSS MB':>8}{'torch img/s':>12}"
           f"{'speedup':>9}{'steady':>8}")
     for r in rows:
@@ -223,7 +225,8 @@ def main() -> None:
             continue
         comp = "-" if r.get("compile_s") is None else f"{r['compile_s']:.1f}"
         print(f"{r['space']:<7}{r['executor']:>9}{r['concurrent_groups']:>4}"
-              f"{r['population']:>4}{r['devices']:>4}{comp:>10}{r['images_per_s']:>8.1f}{r['images_per_s_per_member']:>10.1f}"
+              f"{r['population']:>4}{r['devices']:>4}{comp:>10}{r['images_per_s']:>8.1f}"
+              f"{r['images_per_s_per_member']:>10.1f}"
               f"{r['images_per_s_per_device']:>10.1f}{r['peak_rss_mb']:>8.0f}"
               f"{r.get('torch_images_per_s', float('nan')):>12.1f}"
               f"{r.get('speedup_vs_torch', float('nan')):>9.2f}"

@@ -25,8 +25,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxnas.compile_cache import enable_compile_cache
 from jaxnas.benchmarks import get_oracle, oracle_space
+from jaxnas.compile_cache import enable_compile_cache
 from jaxnas.search import nal
 from jaxnas.search.base import SearchContext
 from jaxnas.search.runner import RunConfig, run_seed

@@ -43,5 +43,6 @@ def main() -> None:
                   f"{row['n']} | {row['queries']} | {row['mean']:.2f} | {row['std']:.2f} | "
                   f"{row['median']:.2f} |")
 
+
 if __name__ == "__main__":
     main()

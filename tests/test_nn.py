@@ -3,6 +3,7 @@ depthwise-conv implementations, forward passes in train/eval mode, FLOPs, errors
 
 from __future__ import annotations
 
+import functools
 import json
 
 import jax
@@ -158,6 +159,21 @@ def test_egnas_flops_by_hand():
 
 # ---------------------------------------------------------------- depthwise conv impls
 
+def _assert_same_values_and_grads(reference, other, params, x):
+    """Two implementations of one layer: same outputs (1e-5) and same gradients of a
+    nonlinear loss with respect to the parameters and the input (1e-4)."""
+    def loss(mod, p, xx):
+        return jnp.sum(jnp.sin(mod.apply(p, xx)))
+
+    outs = [jax.jit(m.apply)(params, x) for m in (reference, other)]
+    assert outs[0].shape == outs[1].shape
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    grads = [jax.jit(jax.grad(functools.partial(loss, m), argnums=(0, 1)))(params, x)
+             for m in (reference, other)]
+    for a, b in zip(*(jax.tree_util.tree_leaves(g) for g in grads)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("k,stride,dil,size", [(3, 1, 1, 8), (5, 2, 1, 9), (3, 2, 2, 8)])
 def test_depthwise_shift_equals_grouped(k, stride, dil, size):
     x = jax.random.normal(jax.random.PRNGKey(1), (2, size, size, 6))
@@ -165,18 +181,7 @@ def test_depthwise_shift_equals_grouped(k, stride, dil, size):
     params = mods["grouped"].init(jax.random.PRNGKey(0), x)
     params_shift = mods["shift"].init(jax.random.PRNGKey(0), x)
     assert jax.tree_util.tree_all(jax.tree_util.tree_map(jnp.array_equal, params, params_shift))
-
-    def loss(p, xx, impl):
-        return jnp.sum(jnp.sin(mods[impl].apply(p, xx)))
-
-    outs = {i: jax.jit(mods[i].apply)(params, x) for i in mods}
-    assert outs["grouped"].shape == outs["shift"].shape
-    np.testing.assert_allclose(outs["grouped"], outs["shift"], rtol=1e-5, atol=1e-5)
-    grads = {i: jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(params, x, i)
-             for i in mods}
-    for a, b in zip(jax.tree_util.tree_leaves(grads["grouped"]),
-                    jax.tree_util.tree_leaves(grads["shift"])):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    _assert_same_values_and_grads(mods["grouped"], mods["shift"], params, x)
 
 
 @pytest.mark.parametrize("k,stride,dil,bias", [(3, 1, 1, False), (1, 1, 1, True),
@@ -184,20 +189,9 @@ def test_depthwise_shift_equals_grouped(k, stride, dil, size):
 def test_conv_matmul_grad_equals_xla(k, stride, dil, bias):
     """The CPU conv (kernel gradient as matmuls) computes XLA's values and gradients."""
     x = jax.random.normal(jax.random.PRNGKey(1), (3, 9, 9, 5))
-    mods = {impl: conv(7, k, stride, dil, use_bias=bias, impl=impl)
-            for impl in ("xla", "matmul_grad")}
-    params = mods["xla"].init(jax.random.PRNGKey(0), x)
-
-    def loss(p, xx, impl):
-        return jnp.sum(jnp.sin(mods[impl].apply(p, xx)))
-
-    outs = {i: mods[i].apply(params, x) for i in mods}
-    np.testing.assert_allclose(outs["xla"], outs["matmul_grad"], rtol=1e-5, atol=1e-5)
-    grads = {i: jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(params, x, i)
-             for i in mods}
-    for a, b in zip(jax.tree_util.tree_leaves(grads["xla"]),
-                    jax.tree_util.tree_leaves(grads["matmul_grad"])):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    xla, matmul_grad = (conv(7, k, stride, dil, use_bias=bias, impl=impl)
+                        for impl in ("xla", "matmul_grad"))
+    _assert_same_values_and_grads(xla, matmul_grad, xla.init(jax.random.PRNGKey(0), x), x)
 
 
 def test_conv_matmul_grad_falls_back_for_grouped_convs():

@@ -15,7 +15,8 @@ import pytest
 from jaxnas.data import load_dataset, subset, train_val_split
 from jaxnas.errors import ConfigError
 from jaxnas.nn import build_network
-from jaxnas.nn.supernet import build_supernet, conv2d, dynamic_arrays, embed_variables, supernet_spec
+from jaxnas.nn.supernet import (build_supernet, conv2d, dynamic_arrays, embed_variables,
+                                supernet_spec)
 from jaxnas.spaces.egnas import EgnasGenome
 from jaxnas.spaces.nb201 import NB201_OPS, NB201Genome
 from jaxnas.train import MemberResult, TrainBudget, TrainOptions, train_population

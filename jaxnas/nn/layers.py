@@ -44,6 +44,18 @@ def same_padding(kernel_size: int, dilation: int = 1) -> tuple[tuple[int, int], 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
+def _window_taps(xp: jax.Array, kernel_hw: tuple[int, int], strides: tuple[int, int],
+                 dilation: tuple[int, int], out_hw: tuple[int, int]) -> list[jax.Array]:
+    """For each kernel tap (i, j), row-major: the (strided, dilated) window of the already
+    padded NHWC input ``xp`` that the tap multiplies, one pixel per output pixel."""
+    (kh, kw), (sh, sw), (dh, dw), (h_out, w_out) = kernel_hw, strides, dilation, out_hw
+    n, c = xp.shape[0], xp.shape[3]
+    return [jax.lax.slice(xp, (0, i * dh, j * dw, 0),
+                          (n, i * dh + (h_out - 1) * sh + 1, j * dw + (w_out - 1) * sw + 1, c),
+                          (1, sh, sw, 1))
+            for i in range(kh) for j in range(kw)]
+
+
 def _plain_conv(x, w, strides, padding, rhs_dilation):
     return jax.lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=rhs_dilation,
                                         dimension_numbers=_NHWC)
@@ -63,19 +75,10 @@ def _conv_matmul_grad_bwd(strides, padding, rhs_dilation, residuals, dy):
     _, vjp_x = jax.vjp(lambda v: _plain_conv(v, w, strides, padding, rhs_dilation), x)
     (dx,) = vjp_x(dy)
     kh, kw, c_in, c_out = w.shape
-    (sh, sw), (dh, dw_) = strides, rhs_dilation
     xp = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
-    n, h_out, w_out = dy.shape[0], dy.shape[1], dy.shape[2]
+    taps = _window_taps(xp, (kh, kw), strides, rhs_dilation, dy.shape[1:3])
     dy2 = dy.reshape(-1, c_out)
-    rows = []
-    for i in range(kh):
-        for j in range(kw):
-            # the input pixels that kernel tap (i, j) saw, one per output pixel
-            taps = jax.lax.slice(
-                xp, (0, i * dh, j * dw_, 0),
-                (n, i * dh + (h_out - 1) * sh + 1, j * dw_ + (w_out - 1) * sw + 1, c_in),
-                (1, sh, sw, 1))
-            rows.append(taps.reshape(-1, c_in).T @ dy2)
+    rows = [tap.reshape(-1, c_in).T @ dy2 for tap in taps]
     return dx, jnp.stack(rows).reshape(w.shape)
 
 
@@ -186,7 +189,7 @@ class DepthwiseConv(nn.Module):
         if impl == "grouped":
             return jax.lax.conv_general_dilated(
                 x, kernel, window_strides=(s, s), padding=pad, rhs_dilation=(d, d),
-                dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c,
+                dimension_numbers=_NHWC, feature_group_count=c,
             )
         return depthwise_shift(x, kernel, s, d)
 
@@ -195,13 +198,9 @@ def _shift_taps(x: jax.Array, k: int, stride: int, dilation: int) -> list[jax.Ar
     """The k*k (strided) windows of the symmetrically padded input, one per kernel tap."""
     p = same_padding(k, dilation)[0][0]
     xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    n, c = x.shape[0], x.shape[3]
     h_out = (x.shape[1] + 2 * p - dilation * (k - 1) - 1) // stride + 1
     w_out = (x.shape[2] + 2 * p - dilation * (k - 1) - 1) // stride + 1
-    return [jax.lax.slice(xp, (0, i * dilation, j * dilation, 0),
-                          (n, i * dilation + stride * (h_out - 1) + 1,
-                           j * dilation + stride * (w_out - 1) + 1, c), (1, stride, stride, 1))
-            for i in range(k) for j in range(k)]
+    return _window_taps(xp, (k, k), (stride, stride), (dilation, dilation), (h_out, w_out))
 
 
 def _depthwise_shift_plain(x, kernel, stride, dilation):
