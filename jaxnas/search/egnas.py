@@ -60,6 +60,7 @@ from jaxnas.search.base import (
     as_key,
 )
 from jaxnas.spaces.egnas import SEPARABLE, STANDARD, EgnasGenome
+from jaxnas.train.budget import EgnasBudgetSchedule, TrainBudget
 
 TRAIN_ACCURACY = "train_accuracy"
 MODES = ("faithful", "batched")
@@ -187,6 +188,17 @@ class EGNASConfig:
     def scaled(self, nominal_epochs: int) -> int:
         """Epochs actually trained for a nominal count (``epoch_scale``; at least 1)."""
         return max(1, int(round(nominal_epochs * self.epoch_scale)))
+
+    def epoch_counter(self, phase: str = "depth", epochs: int | None = None
+                      ) -> EgnasBudgetSchedule:
+        """The authors' epoch counter E (:class:`jaxnas.train.EgnasBudgetSchedule`) with this
+        config's increments and recipe, standing at nominal ``epochs`` (default: the start
+        net's). The search keeps only E in its state and steps it with this counter."""
+        return EgnasBudgetSchedule(
+            phase=phase, epochs=self.start_epochs if epochs is None else epochs,
+            start_epochs=self.start_epochs, add_epochs=self.add_epochs,
+            add_epochs_w=self.add_epochs_w, micro_epochs=self.micro_epochs,
+            base=budget_of(self, 1))
 
 
 #: run-size presets; each changes only the fields listed (docs/_sections/egnas.md explains them)
@@ -495,13 +507,14 @@ class EGNAS:
     def init(self, key: Any) -> EGNASState:
         c = self.config
         g = plain_genome(c.min_depth, c.max_width)
-        state = EGNASState(key=as_key(key), phase="start", epochs=c.start_epochs,
+        start = c.epoch_counter()
+        state = EGNASState(key=as_key(key), phase="start", epochs=start.epochs,
                            depth_tried=c.min_depth, width_tried=c.max_width,
                            incumbent=self._s(g))
-        first = self._cand(g, c.start_epochs, "start")
+        first = self._cand(g, start.epochs, "start")
         pending = (first,)
         if c.mode == "batched":  # deeper nets' budgets do not depend on the start net's result
-            pending += self._depth_batch(state, c.min_depth, c.start_epochs)
+            pending += self._depth_batch(state, c.min_depth, start.epochs)
         return dataclasses.replace(state, pending=pending)
 
     def ask(self, state: EGNASState) -> tuple[EGNASState, list[EgnasGenome]]:
@@ -589,14 +602,15 @@ class EGNAS:
         """The next ``batch_depth`` deeper plain nets (within max_depth and the cap)."""
         c = self.config
         out = []
+        counter = c.epoch_counter("depth", epochs_from)
         for j in range(1, c.batch_depth + 1):
             d = depth_from + j
             if d > c.max_depth:
                 break
             if c.max_depth_candidates is not None and d - c.min_depth > c.max_depth_candidates:
                 break
-            out.append(self._cand(plain_genome(d, c.max_width), epochs_from + j * c.add_epochs,
-                                  "depth"))
+            counter = counter.next_depth()
+            out.append(self._cand(plain_genome(d, c.max_width), counter.epochs, "depth"))
         return tuple(out)
 
     def _replay_depth(self, state: EGNASState, outcomes: list[Outcome]) -> EGNASState:
@@ -618,8 +632,9 @@ class EGNAS:
                 state = self._log(state, f"unused {cand.genome} (depth phase already over)")
                 continue
             depth = _parse(self.space, cand.genome).depth
-            state = dataclasses.replace(state, depth_tried=depth,
-                                        epochs=state.epochs + c.add_epochs)
+            state = dataclasses.replace(
+                state, depth_tried=depth,
+                epochs=c.epoch_counter("depth", state.epochs).next_depth().epochs)
             if o.accuracy >= state.acc + c.dp_add_tolerance:
                 state = dataclasses.replace(state, incumbent=cand.genome, acc=o.accuracy,
                                             train_acc=o.train_accuracy, fails=0,
@@ -656,14 +671,14 @@ class EGNAS:
     def _width_batch(self, state: EGNASState) -> tuple[Candidate, ...]:
         c = self.config
         out = []
-        w, e = state.width_tried, state.epochs
+        w, counter = state.width_tried, c.epoch_counter("width", state.epochs)
         n = c.batch_width if c.mode == "batched" else 1
         probe = state
         for _ in range(n):
             if not self._width_may_continue(probe):
                 break
-            w, e = w - c.width_resolution, e + c.add_epochs_w
-            out.append(self._cand(plain_genome(state.macro_depth, w), e, "width"))
+            w, counter = w - c.width_resolution, counter.next_width()
+            out.append(self._cand(plain_genome(state.macro_depth, w), counter.epochs, "width"))
             probe = dataclasses.replace(probe, width_tried=w)
         return tuple(out)
 
@@ -675,7 +690,9 @@ class EGNAS:
                 state = self._log(state, f"unused {cand.genome} (width phase already over)")
                 continue
             w = cand.width
-            state = dataclasses.replace(state, width_tried=w, epochs=state.epochs + c.add_epochs_w)
+            state = dataclasses.replace(
+                state, width_tried=w,
+                epochs=c.epoch_counter("width", state.epochs).next_width().epochs)
             if o.accuracy >= state.acc - c.width_accept_margin:
                 state = dataclasses.replace(state, incumbent=cand.genome, acc=o.accuracy,
                                             train_acc=o.train_accuracy, fails=0,
@@ -720,7 +737,8 @@ class EGNAS:
         w = self.fit_width(g, start_width, limit)
         if w is None:
             return None
-        return self._cand(dataclasses.replace(g, width=w), self.config.micro_epochs, role, layer)
+        return self._cand(dataclasses.replace(g, width=w),
+                          self.config.epoch_counter().micro().epochs, role, layer)
 
     def _single(self, state: EGNASState, kind: str, step: tuple[int, int]) -> Candidate | None:
         """Faithful: flip one layer of the incumbent (every accepted flip kept), shrunk from
@@ -853,7 +871,8 @@ class EGNAS:
                     pend = self._depth_batch(state, state.depth_tried, state.epochs)
                 else:
                     pend = (self._cand(plain_genome(state.depth_tried + 1, c.max_width),
-                                       state.epochs + c.add_epochs, "depth"),)
+                                       c.epoch_counter("depth", state.epochs).next_depth().epochs,
+                                       "depth"),)
                 state = dataclasses.replace(state, pending=pend)
             elif state.phase == "width":
                 pend = self._width_batch(state)
@@ -865,7 +884,7 @@ class EGNAS:
                 if state.ref_params == 0:  # retrain the macro net at micro epochs first
                     macro = plain_genome(state.macro_depth, state.macro_width)
                     state = dataclasses.replace(state, ref_params=self._count(macro))
-                    pend = (self._cand(macro, c.micro_epochs, "op_base"),)
+                    pend = (self._cand(macro, c.epoch_counter().micro().epochs, "op_base"),)
                     if c.mode == "batched" and c.search_ops:
                         pend += self._micro_round(state, macro, "op")
                     state = dataclasses.replace(state, pending=pend)
@@ -903,10 +922,8 @@ class EGNAS:
 # ----------------------------------------------------------------------------- evaluator
 
 
-def budget_of(config: EGNASConfig, epochs: int) -> Any:
+def budget_of(config: EGNASConfig, epochs: int) -> TrainBudget:
     """The TrainBudget of a candidate trained ``epochs`` epochs with the config's recipe."""
-    from jaxnas.train.budget import TrainBudget
-
     c = config
     return TrainBudget(epochs=int(epochs), batch_size=c.batch_size,
                        learning_rate=c.learning_rate, momentum=c.momentum,

@@ -2,8 +2,9 @@
 
 A :class:`TrainBudget` is everything one member's training needs besides its genome: epochs,
 batch size, optimiser settings and augmentation. A *policy* maps a genome (and, for EG-NAS, the
-search phase) to a budget. Policies are small pure objects: the EG-NAS search keeps the phase
-counters in its own immutable state and asks the policy for the budget of each candidate.
+search phase) to a budget. Policies are small pure objects: the EG-NAS search
+(:mod:`jaxnas.search.egnas`) keeps the counter value E in its own immutable state and steps it
+with :class:`EgnasBudgetSchedule` (``EGNASConfig.epoch_counter``).
 """
 
 from __future__ import annotations
