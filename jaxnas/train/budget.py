@@ -27,8 +27,10 @@ class TrainBudget:
     ``scheduler.step()`` at the *start* of each epoch, so epoch e uses the cosine value of e + 1
     (and the last epoch trains at lr 0); ``"constant"`` keeps ``learning_rate``.
     ``flip=None`` takes the dataset's default (``DatasetInfo.allow_flip``). ``crop_size=None``
-    crops back to the image size; the authors crop 32 px from every dataset (28 px MNIST-family
-    images padded by 4).
+    takes the dataset's training crop (``DatasetInfo.train_crop_size``, 32 px everywhere, like
+    the default); the authors crop 32 px from every dataset (28 px MNIST-family images padded
+    by 4) and test at the stored size. Pass ``crop_size=28`` to train MNIST-family images at the
+    resolution they are tested at.
     """
 
     epochs: int
