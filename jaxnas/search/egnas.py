@@ -599,11 +599,13 @@ class EGNAS:
 
     def _depth_batch(self, state: EGNASState, depth_from: int, epochs_from: int
                      ) -> tuple[Candidate, ...]:
-        """The next ``batch_depth`` deeper plain nets (within max_depth and the cap)."""
+        """The next deeper plain nets, ``batch_depth`` of them in batched mode and one in
+        faithful mode (within max_depth and the cap)."""
         c = self.config
         out = []
         counter = c.epoch_counter("depth", epochs_from)
-        for j in range(1, c.batch_depth + 1):
+        n = c.batch_depth if c.mode == "batched" else 1
+        for j in range(1, n + 1):
             d = depth_from + j
             if d > c.max_depth:
                 break
@@ -867,12 +869,7 @@ class EGNAS:
                 if not self._depth_may_continue(state):
                     state = self._end_depth(state)
                     continue
-                if c.mode == "batched":
-                    pend = self._depth_batch(state, state.depth_tried, state.epochs)
-                else:
-                    pend = (self._cand(plain_genome(state.depth_tried + 1, c.max_width),
-                                       c.epoch_counter("depth", state.epochs).next_depth().epochs,
-                                       "depth"),)
+                pend = self._depth_batch(state, state.depth_tried, state.epochs)
                 state = dataclasses.replace(state, pending=pend)
             elif state.phase == "width":
                 pend = self._width_batch(state)
