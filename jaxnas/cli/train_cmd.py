@@ -52,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weight-decay", type=float, default=3e-4)
     parser.add_argument("--grad-clip", type=float, default=5.0, help="0: no clipping")
     parser.add_argument("--schedule", default="cosine",
-                        help="cosine (default), cosine_torch_legacy (the authors' PyTorch "
-                             "stepping) or constant")
+                        help="cosine (default, per epoch), cosine_torch_legacy (the authors' "
+                             "PyTorch stepping), cosine_per_step or constant")
     parser.add_argument("--cutout", type=int, default=16, help="cutout size (0: off)")
     parser.add_argument("--crop-size", type=int, default=None,
                         help="random-crop size after 4 px padding (default: 32 for egnas, the "

@@ -14,7 +14,7 @@ from typing import Any
 
 from jaxnas.errors import ConfigError, check_choice
 
-SCHEDULES = ("cosine", "cosine_torch_legacy", "constant")
+SCHEDULES = ("cosine", "cosine_torch_legacy", "cosine_per_step", "constant")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,10 @@ class TrainBudget:
     0 to 0 at epoch ``epochs`` (optax cosine decay evaluated at the epoch index);
     ``"cosine_torch_legacy"`` reproduces the authors' code run on PyTorch >= 1.1, which calls
     ``scheduler.step()`` at the *start* of each epoch, so epoch e uses the cosine value of e + 1
-    (and the last epoch trains at lr 0); ``"constant"`` keeps ``learning_rate``.
+    (and the last epoch trains at lr 0); ``"cosine_per_step"`` anneals every optimisation step
+    from ``learning_rate`` to 0 over the member's whole training (``epochs`` x steps per epoch),
+    as NAS-Bench-201's trainer updates its schedule every iteration; it matters for short proxies (in a 1-epoch run the
+    per-epoch schedules train at a constant rate); ``"constant"`` keeps ``learning_rate``.
     ``flip=None`` takes the dataset's default (``DatasetInfo.allow_flip``). ``crop_size=None``
     takes the dataset's training crop (``DatasetInfo.train_crop_size``, 32 px everywhere, like
     the default); the authors crop 32 px from every dataset (28 px MNIST-family images padded

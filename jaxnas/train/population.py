@@ -23,8 +23,8 @@ In ``vmap``/``bucketed`` the population axis is placed on a ``jax.sharding.Mesh`
 count with inactive copies that never reach the results.
 
 Per member: SGD with momentum, weight decay (added to the gradient after clipping, as PyTorch's
-``SGD(weight_decay=...)``), grad-norm clip (each member's own norm), a per-epoch learning-rate
-schedule, cross-entropy. A member whose loss or gradient norm goes non-finite is frozen at its
+``SGD(weight_decay=...)``), grad-norm clip (each member's own norm), a per-epoch or per-step
+learning-rate schedule, cross-entropy. A member whose loss or gradient norm goes non-finite is frozen at its
 last finite state and reported ``"diverged"``; the other members are unaffected.
 """
 
@@ -193,7 +193,8 @@ def _sgd(momentum, weight_decay, clip) -> optax.GradientTransformation:
 
 
 def _member_step(sd: _StepDef, state, hp, images, labels, idx, key, dyn):
-    """One SGD step of one member (unbatched). ``hp``: lr, momentum, wd, clip, active."""
+    """One SGD step of one member (unbatched). ``hp``: lr, momentum, wd, clip, active and the
+    per-step schedule's per_step, t0, dt (see :func:`_hyper`)."""
     x = augment_batch(key, images[idx], sd.info, crop_size=sd.crop_size,
                       padding=sd.crop_padding, flip=sd.flip, cutout_size=sd.cutout_size)
     y = labels[idx]
@@ -207,7 +208,8 @@ def _member_step(sd: _StepDef, state, hp, images, labels, idx, key, dyn):
     (loss, (logits, new_bs)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
     tx = _sgd(hp["momentum"], hp["wd"], hp["clip"])
     updates, new_opt = tx.update(grads, state["opt"], state["params"])
-    new_params = jax.tree_util.tree_map(lambda p, u: p - hp["lr"] * u, state["params"], updates)
+    lr = _step_lr(hp, state["metrics"]["steps"])  # metrics are reset every epoch
+    new_params = jax.tree_util.tree_map(lambda p, u: p - lr * u, state["params"], updates)
     finite = jnp.isfinite(loss) & jnp.isfinite(optax.tree.norm(grads))
     run = hp["active"] & state["alive"]
     do = run & finite
@@ -226,6 +228,16 @@ def _member_step(sd: _StepDef, state, hp, images, labels, idx, key, dyn):
                     "correct": m["correct"] + jnp.where(do, correct, 0),
                     "steps": m["steps"] + do.astype(jnp.int32)},
     }
+
+
+def _step_lr(hp, steps_this_epoch):
+    """The learning rate of a member's next step. Per-step cosine: progress t = t0 + dt x steps
+    taken this epoch, lr x (1 + cos(pi t)) / 2 (optax's cosine decay, written out because the
+    total step count differs per vmapped member). Per-epoch schedules pass per_step = 0, so the
+    factor is exactly 1 and the epoch's rate is used as is."""
+    t = jnp.minimum(hp["t0"] + hp["dt"] * steps_this_epoch, 1.0)
+    factor = 1.0 - hp["per_step"] + hp["per_step"] * 0.5 * (1.0 + jnp.cos(jnp.pi * t))
+    return hp["lr"] * factor
 
 
 def _member_eval(sd: _StepDef, params, batch_stats, images, labels, valid, dyn):
@@ -296,8 +308,9 @@ class _Member:
 
 
 def _lr_at(budget: TrainBudget, epoch: int) -> float:
-    """The learning rate of ``epoch`` (0-based) under the budget's per-epoch schedule."""
-    if budget.schedule == "constant":
+    """The learning rate of ``epoch`` (0-based) under the budget's per-epoch schedule (the base
+    rate for ``"cosine_per_step"``, which the step anneals itself)."""
+    if budget.schedule in ("constant", "cosine_per_step"):
         return float(budget.learning_rate)
     sched = optax.cosine_decay_schedule(budget.learning_rate, decay_steps=budget.epochs)
     e = epoch + 1 if budget.schedule == "cosine_torch_legacy" else epoch
@@ -464,7 +477,7 @@ def _run_group(group: _Group, train: _DeviceData, evals: dict[str, _EvalData],
         training = [epoch < b.epochs and m.status == "ok" for m, b in zip(members, budgets)]
         if not any(training):
             break
-        hp = _hyper(budgets, epoch, training, n_pop, group.batched)
+        hp = _hyper(budgets, epoch, training, n_pop, group.batched, steps_per_epoch)
         if group.batched and mesh is not None:
             from jaxnas.train.sharding import shard_population
             hp = shard_population(mesh, hp)
@@ -508,18 +521,23 @@ def _run_group(group: _Group, train: _DeviceData, evals: dict[str, _EvalData],
         m.wall, m.executor = wall, group.executor
 
 
-def _hyper(budgets, epoch, training, n_pop, batched):
+def _hyper(budgets, epoch, training, n_pop, batched, steps_per_epoch):
+    """The epoch's per-member hyperparameters. ``cosine_per_step`` members anneal inside the
+    step: progress t0 = epoch / epochs at the epoch's first step, dt = 1 / (epochs x steps)."""
     rows = []
     for i in range(n_pop):
         b = budgets[i] if i < len(budgets) else budgets[0]
         active = i < len(budgets) and training[i]
         clip = b.grad_clip_norm if b.grad_clip_norm is not None else float("inf")
+        per_step = b.schedule == "cosine_per_step"
         rows.append((_lr_at(b, epoch) if active else 0.0, b.momentum, b.weight_decay, clip,
-                     active))
+                     active, float(per_step), epoch / b.epochs if per_step else 0.0,
+                     1.0 / (b.epochs * steps_per_epoch) if per_step else 0.0))
     cols = list(zip(*rows))
     f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
     hp = {"lr": f32(cols[0]), "momentum": f32(cols[1]), "wd": f32(cols[2]), "clip": f32(cols[3]),
-          "active": np.asarray(cols[4], bool)}
+          "active": np.asarray(cols[4], bool), "per_step": f32(cols[5]), "t0": f32(cols[6]),
+          "dt": f32(cols[7])}
     if not batched:
         hp = {k: v[0] for k, v in hp.items()}
     return jax.tree_util.tree_map(jnp.asarray, hp)
