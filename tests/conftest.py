@@ -11,6 +11,11 @@ import pytest
 # ~/.cache for the rest of the session; tests/test_cli.py checks the cache explicitly
 os.environ.setdefault("JAXNAS_COMPILE_CACHE", "none")
 
+# the CPU flags the jaxnas command line uses (speed only), set before any test starts JAX
+from jaxnas.cpu_tuning import tune_xla_flags  # noqa: E402
+
+tune_xla_flags()
+
 SHARED_DATA = Path(
     os.environ.get("JAXNAS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )

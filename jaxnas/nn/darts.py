@@ -35,7 +35,7 @@ DARTS_V2 = DartsGenome(
     reduce_concat=(2, 3, 4, 5),
 )
 
-DwImpl = Literal["auto", "grouped", "shift"]
+DwImpl = Literal["auto", "grouped", "shift", "native"]
 
 
 def check_darts_genome(genome: DartsGenome) -> None:

@@ -50,7 +50,7 @@ class EgnasNetwork(nn.Module):
 
     genome: EgnasGenome
     num_classes: int
-    depthwise_impl: Literal["auto", "grouped", "shift"] = "auto"
+    depthwise_impl: Literal["auto", "grouped", "shift", "native"] = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
+from jaxnas.cpu_tuning import ynn_convolutions
 from jaxnas.errors import ConfigError, check_choice
 
 Initializer = Callable[..., jax.Array]
@@ -127,13 +128,19 @@ def conv(
     """A dense (ungrouped) conv with PyTorch's symmetric padding.
 
     ``impl``: ``"xla"`` (``lax.conv_general_dilated``), ``"matmul_grad"``
-    (:func:`conv_matmul_grad`: same forward, kernel gradient as matmuls) or ``"auto"``
-    (``"matmul_grad"`` on the CPU backend, ``"xla"`` elsewhere, where cuDNN's kernel gradient
-    is fast). Only speed differs.
+    (:func:`conv_matmul_grad`: same forward, kernel gradient as matmuls) or ``"auto"``: on the
+    CPU backend ``"matmul_grad"`` for 1x1 convs, and for every conv while XLA hands convs to
+    YNNPACK (its default; :func:`jaxnas.cpu_tuning.ynn_convolutions`), whose kernel gradient is
+    5-20x slower than its forward pass; ``"xla"`` for larger kernels once
+    :func:`jaxnas.cpu_tuning.tune_cpu` routes them to XLA's own conv (faster there than the
+    sliced matmuls: 52 vs 66 ms forward + backward for 64x32x32x46, 3x3); ``"xla"`` on GPU/TPU,
+    where cuDNN's kernel gradient is fast. Only speed differs.
     """
     check_choice("impl", impl, CONV_IMPLS)
     if impl == "auto":
-        impl = "matmul_grad" if jax.default_backend() == "cpu" else "xla"
+        impl = "xla"
+        if jax.default_backend() == "cpu" and (kernel_size == 1 or ynn_convolutions()):
+            impl = "matmul_grad"
     return nn.Conv(
         features,
         (kernel_size, kernel_size),
@@ -154,26 +161,44 @@ def batch_norm(train: bool, momentum: float = 0.9, epsilon: float = 1e-5,
                         name=name)
 
 
+DEPTHWISE_IMPLS = ("auto", "grouped", "shift", "native")
+
+
+def resolve_depthwise_impl(impl: str) -> str:
+    """``"auto"`` -> ``"native"`` on the CPU backend when the native kernels build (else
+    ``"shift"``), ``"grouped"`` on GPU/TPU; other values are returned checked."""
+    check_choice("depthwise_impl", impl, DEPTHWISE_IMPLS)
+    if impl != "auto":
+        return impl
+    if jax.default_backend() != "cpu":
+        return "grouped"
+    from jaxnas.nn.native import native_available
+    return "native" if native_available() else "shift"
+
+
 class DepthwiseConv(nn.Module):
     """Depthwise k x k convolution (one filter per channel, no bias).
 
     ``impl``: ``"grouped"`` uses ``lax.conv`` with ``feature_group_count=C``; ``"shift"`` sums
     k*k shifted (strided) slices of the padded input times per-channel weights, which XLA:CPU
-    runs several times faster (findings.md); ``"auto"`` picks ``"shift"`` on the CPU backend
-    and ``"grouped"`` elsewhere. Both use the kernel ``(k, k, 1, C)`` (the layout of a grouped
-    ``nn.Conv``), so weights are interchangeable.
+    runs several times faster (findings.md); ``"native"`` calls the C++ kernels of
+    :mod:`jaxnas.nn.native` (CPU only, forward and both gradients; 10x faster than ``shift``'s
+    backward); ``"auto"`` picks ``"native"`` on the CPU backend when it is available, else
+    ``"shift"``, and ``"grouped"`` elsewhere. All use the kernel ``(k, k, 1, C)`` (the layout of
+    a grouped ``nn.Conv``), so weights are interchangeable; only speed and float round-off
+    differ.
     """
 
     features: int
     kernel_size: int
     strides: int = 1
     dilation: int = 1
-    impl: Literal["auto", "grouped", "shift"] = "auto"
+    impl: Literal["auto", "grouped", "shift", "native"] = "auto"
     kernel_init: Initializer = torch_kernel_init
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        check_choice("impl", self.impl, ("auto", "grouped", "shift"))
+        impl = resolve_depthwise_impl(self.impl)
         c = x.shape[-1]
         if c != self.features:
             raise ConfigError(
@@ -182,15 +207,15 @@ class DepthwiseConv(nn.Module):
         k, s, d = self.kernel_size, self.strides, self.dilation
         kernel = self.param("kernel", self.kernel_init, (k, k, 1, c), jnp.float32)
         kernel = kernel.astype(x.dtype)
-        impl = self.impl
-        if impl == "auto":
-            impl = "shift" if jax.default_backend() == "cpu" else "grouped"
         pad = same_padding(k, d)
         if impl == "grouped":
             return jax.lax.conv_general_dilated(
                 x, kernel, window_strides=(s, s), padding=pad, rhs_dilation=(d, d),
                 dimension_numbers=_NHWC, feature_group_count=c,
             )
+        if impl == "native":
+            from jaxnas.nn.native import depthwise_native
+            return depthwise_native(x, kernel, s, d)
         return depthwise_shift(x, kernel, s, d)
 
 

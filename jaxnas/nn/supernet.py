@@ -98,7 +98,7 @@ class MaskedDepthwiseConv(nn.Module):
     features: int
     kernel_size: int
     strides: int = 1
-    impl: Literal["auto", "grouped", "shift"] = "auto"
+    impl: Literal["auto", "grouped", "shift", "native"] = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, kernel_mask: jax.Array) -> jax.Array:
@@ -198,7 +198,7 @@ class EgnasSupernet(nn.Module):
     spec: EgnasSupernetSpec
     num_classes: int
     conv_impl: ConvImpl = "xla"
-    depthwise_impl: Literal["auto", "grouped", "shift"] = "auto"
+    depthwise_impl: Literal["auto", "grouped", "shift", "native"] = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, dyn: dict[str, jax.Array], train: bool = False) -> jax.Array:

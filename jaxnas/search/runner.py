@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
+import os
 import platform
 import sys
 import time
@@ -355,6 +356,8 @@ def environment(command: Sequence[str] | None = None) -> dict[str, Any]:
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
         "platform": platform.platform(),
+        # speed-only process settings (jaxnas.cpu_tuning), so timings can be compared
+        "process_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES")},
         "command": list(command) if command is not None else list(sys.argv),
     }
 

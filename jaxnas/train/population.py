@@ -45,6 +45,7 @@ import optax
 
 from jaxnas.data import ArrayDataset, augment_batch
 from jaxnas.errors import ConfigError, check_choice
+from jaxnas.nn.layers import DEPTHWISE_IMPLS
 from jaxnas.train.budget import TrainBudget
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,9 @@ class TrainOptions:
     ``conv_impl``: dense convs of the masked supernet, ``"xla"`` (``lax.conv``) or
     ``"patches"`` (patch extraction + one matmul; under ``vmap`` a batched dot instead of a
     grouped conv); ``"auto"`` = ``"patches"`` on CPU, ``"xla"`` elsewhere.
-    ``depthwise_impl``: ``"grouped"`` / ``"shift"`` / ``"auto"`` (shift on CPU), used by the
-    egnas and darts networks and the egnas supernet.
+    ``depthwise_impl``: ``"grouped"`` / ``"shift"`` / ``"native"`` / ``"auto"`` (native C++
+    kernels on CPU when they build, else shift; grouped on GPU/TPU), used by the egnas and darts
+    networks and the egnas supernet.
     ``eval_batch_size``: images per evaluation chunk.
     ``network_options``: extra ``build_network`` options as ``(name, value)`` pairs (e.g.
     ``(("channels", 8),)`` for a small nb201 net).
@@ -109,7 +111,7 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         check_choice("conv_impl", self.conv_impl, ("auto", "xla", "patches"))
-        check_choice("depthwise_impl", self.depthwise_impl, ("auto", "grouped", "shift"))
+        check_choice("depthwise_impl", self.depthwise_impl, DEPTHWISE_IMPLS)
         if self.eval_batch_size < 1:
             raise ConfigError(f"eval_batch_size={self.eval_batch_size!r} must be >= 1")
         if self.concurrent_groups != "auto" and (
