@@ -6,7 +6,9 @@ seeded draw through ``jaxnas.train.train_population`` on synthetic 32x32 CIFAR-s
 batch 64 per member (full EG-NAS step: crop, flip, cutout, SGD momentum, clip), and the
 PyTorch reference (``experiments/torch_reference.py``) trains the same genomes one by one.
 Each measurement runs in its own subprocess (clean compile caches and peak RSS; ``--devices``
-sets ``XLA_FLAGS=--xla_force_host_platform_device_count`` before JAX starts).
+sets ``XLA_FLAGS=--xla_force_host_platform_device_count`` before JAX starts). jaxnas workers
+run with ``jaxnas.cpu_tuning`` as the ``jaxnas`` command does (``--no-cpu-tuning``: XLA's
+defaults), the PyTorch worker with the environment unchanged.
 
 Reported per executor: compile time, steady-state images/s (overall, per member, per device),
 seconds per candidate-epoch (one member, one 50,000-image epoch, compile and init included),
@@ -44,6 +46,8 @@ def worker_jax(spec: dict) -> dict:
     if spec["devices"] > 1:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={spec['devices']}")
+    from jaxnas.cpu_tuning import tune_xla_flags
+    tune_xla_flags()  # no-op when JAXNAS_CPU_TUNING=0 (--no-cpu-tuning)
     import jax
 
     from jaxnas.cli.bench_cmd import bench_genomes, measure_executor
@@ -92,16 +96,35 @@ def worker_torch(spec: dict) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
-def _spawn(kind: str, spec: dict, timeout: float) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, json.dumps(spec)]
+def worker_env(kind: str, cpu_tuning: bool = True) -> dict[str, str]:
+    """A worker's environment: jaxnas workers run with the settings the ``jaxnas`` command
+    line applies (jaxnas.cpu_tuning: glibc huge pages here, the XLA flag in the worker), the
+    PyTorch reference with the environment as it is (the normal way)."""
+    env = dict(os.environ)
+    if kind != "torch" and cpu_tuning:
+        from jaxnas.cpu_tuning import hugepages_env
+        env = hugepages_env(env) or env
+    else:
+        env["JAXNAS_CPU_TUNING"] = "0"
+    return env
+
+
+def spawn(script: Path, kind: str, spec: dict, timeout: float, cpu_tuning: bool = True) -> dict:
+    """Run ``script --worker kind spec`` in a fresh process; its ``RESULT {json}`` line."""
+    cmd = [sys.executable, str(script), "--worker", kind, json.dumps(spec)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              env=worker_env(kind, cpu_tuning))
     except subprocess.TimeoutExpired:
         return {"error": f"worker timed out after {timeout:.0f} s"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
     return {"error": f"worker failed (rc {proc.returncode}): {proc.stderr[-800:]}"}
+
+
+def _spawn(kind: str, spec: dict, timeout: float, cpu_tuning: bool = True) -> dict:
+    return spawn(Path(__file__).resolve(), kind, spec, timeout, cpu_tuning)
 
 
 # --------------------------------------------------------------------------- comparison
@@ -141,12 +164,15 @@ def main() -> None:
                          "partial (warm calls skipped); default: no limit")
     ap.add_argument("--worker-timeout", type=float, default=3000.0)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-cpu-tuning", action="store_true",
+                    help="run the jaxnas workers without jaxnas.cpu_tuning (XLA's defaults)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_population.json")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         kind, spec = args.worker[0], json.loads(args.worker[1])
         res = worker_jax(spec) if kind == "jax" else worker_torch(spec)
+        res["process_env"] = {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES")}
         print("RESULT " + json.dumps(res), flush=True)
         return
     if args.quick:
@@ -178,7 +204,7 @@ def main() -> None:
                          "warm_calls": args.warm_calls,
                          "depth": list(args.depth), "width": list(args.width),
                          "seed": args.seed, "epoch_images": args.epoch_images,
-                         "batch_size": 64},
+                         "batch_size": 64, "cpu_tuning": not args.no_cpu_tuning},
             "torch": torch_res, "rows": rows,
             "wall_s": time.perf_counter() - started}, indent=1))
 
@@ -191,7 +217,7 @@ def main() -> None:
                                 time_limit=args.time_limit, warm_calls=args.warm_calls,
                                 concurrent_groups=conc,
                                 epoch_images=args.epoch_images)
-                    r = _spawn("jax", spec, args.worker_timeout)
+                    r = _spawn("jax", spec, args.worker_timeout, not args.no_cpu_tuning)
                     r.update(space=space, executor=exe, population=p, devices=n_dev,
                              concurrent_groups=conc)
                     t = torch_res.get(space, {})

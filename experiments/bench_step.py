@@ -8,7 +8,12 @@ jaxnas is timed through ``train_population`` (``jaxnas.cli.bench_cmd.measure_exe
 initialisation and evaluation are excluded. PyTorch (``experiments/torch_reference.py``, 2
 threads) trains the same genome on the same-shaped random uint8 batches with the same
 augmentation, optimiser and batch 64; its step is the median of ``--steps`` timed steps after
-one warm-up step. Prints a table and writes JSON (``--out``).
+one warm-up step. Each side runs in its own process (``bench_population.spawn``): jaxnas with
+``jaxnas.cpu_tuning`` as the ``jaxnas`` command applies it (``--no-cpu-tuning``: XLA's
+defaults; ``--depthwise-impl shift``: without the native kernels), PyTorch with the
+environment unchanged. ``--repeats R`` alternates the two sides R times and reports each
+side's fastest run (this machine's speed drifts by 10-20 % within minutes). Prints a table and
+writes JSON (``--out``).
 
 To compare against an older jaxnas, run the script with ``PYTHONPATH`` pointing at a
 ``git worktree`` of that commit.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -30,14 +36,20 @@ DEFAULT_GENOMES = (
 )
 
 
-def jax_step(genome_text: str, dataset: str, steps: int) -> dict:
+def jax_step(genome_text: str, dataset: str, steps: int, depthwise_impl: str = "auto") -> dict:
+    try:
+        from jaxnas.cpu_tuning import tune_xla_flags
+        tune_xla_flags()  # no-op under JAXNAS_CPU_TUNING=0
+    except ImportError:  # an older jaxnas
+        pass
     from jaxnas.cli.bench_cmd import measure_executor
     from jaxnas.spaces import get_space
     from jaxnas.train import TrainOptions
 
     space = get_space("egnas", min_depth=1, min_width=2)
     try:
-        options = TrainOptions(eval_batch_size=64, concurrent_groups=1)
+        options = TrainOptions(eval_batch_size=64, concurrent_groups=1,
+                               depthwise_impl=depthwise_impl)
     except TypeError:  # an older jaxnas without concurrent_groups
         options = TrainOptions(eval_batch_size=64)
     r = measure_executor("egnas", [space.parse(genome_text)], "loop", steps=steps,
@@ -72,9 +84,23 @@ def main() -> None:
     ap.add_argument("--dataset", action="append", default=None,
                     help="dataset shape per --genome (cifar10, fashion_mnist, ...)")
     ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="alternate jaxnas and PyTorch runs this many times; keep each fastest")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-cpu-tuning", action="store_true")
+    ap.add_argument("--depthwise-impl", default="auto", help="TrainOptions.depthwise_impl")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_step.json")
+    ap.add_argument("--worker", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        spec = json.loads(args.worker[1])
+        if args.worker[0] == "jax":
+            res = jax_step(spec["genome"], spec["dataset"], spec["steps"], spec["depthwise_impl"])
+        else:
+            res = torch_step(spec["genome"], spec["dataset"], spec["steps"])
+        res["process_env"] = {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES")}
+        print("RESULT " + json.dumps(res), flush=True)
+        return
     if args.genome:
         datasets = args.dataset or ["cifar10"] * len(args.genome)
         if len(datasets) != len(args.genome):
@@ -82,14 +108,34 @@ def main() -> None:
         cases = list(zip(args.genome, datasets))
     else:
         cases = list(DEFAULT_GENOMES)
+    sys.path.insert(0, str(HERE))
+    from bench_population import spawn
+
     import jaxnas
 
+    me = Path(__file__).resolve()
     rows = []
     for genome, dataset in cases:
-        row = {"genome": genome, "dataset": dataset, "batch_size": 64, "steps": args.steps}
-        row.update(jax_step(genome, dataset, args.steps))
-        if not args.no_torch:
-            row.update(torch_step(genome, dataset, args.steps))
+        row = {"genome": genome, "dataset": dataset, "batch_size": 64, "steps": args.steps,
+               "depthwise_impl": args.depthwise_impl, "cpu_tuning": not args.no_cpu_tuning,
+               "jax_runs_ms": [], "torch_runs_ms": []}
+        spec = {"genome": genome, "dataset": dataset, "steps": args.steps,
+                "depthwise_impl": args.depthwise_impl}
+        for _ in range(args.repeats):
+            res = spawn(me, "jax", spec, 3000, not args.no_cpu_tuning)
+            if "error" in res:
+                raise SystemExit(f"jaxnas worker: {res['error']}")
+            row["jax_runs_ms"].append(res["jax_step_ms"])
+            row.update(jax_compile_s=res["jax_compile_s"], jax_env=res["process_env"])
+            if not args.no_torch:
+                res = spawn(me, "torch", spec, 3000)
+                if "error" in res:
+                    raise SystemExit(f"torch worker: {res['error']}")
+                row["torch_runs_ms"].append(res["torch_step_ms"])
+                row["torch"] = res["torch"]
+        row["jax_step_ms"] = min(row["jax_runs_ms"])
+        if row["torch_runs_ms"]:
+            row["torch_step_ms"] = min(row["torch_runs_ms"])
             row["jax_over_torch"] = row["jax_step_ms"] / row["torch_step_ms"]
         rows.append(row)
         print(json.dumps(row), flush=True)
