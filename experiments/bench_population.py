@@ -143,7 +143,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="egnas only, P=4, smaller nets (depth 10-12, width 16-24), 1 step, "
-                         "one warm call: a smoke run (< 5 min on 2 cores)")
+                         "steady-state step from two warm calls: a smoke run (< 5 min on 2 cores)")
     ap.add_argument("--sizes", default="1,4,16", help="population sizes")
     ap.add_argument("--spaces", default="egnas,nb201")
     ap.add_argument("--executors", default=",".join(EXECUTORS))
@@ -176,7 +176,7 @@ def main() -> None:
         print("RESULT " + json.dumps(res), flush=True)
         return
     if args.quick:
-        args.sizes, args.spaces, args.steps, args.warm_calls = "4", "egnas", 1, 1
+        args.sizes, args.spaces, args.steps, args.warm_calls = "4", "egnas", 1, 2
         args.depth, args.width = (10, 12), (16, 24)
     sizes = [int(v) for v in args.sizes.split(",")]
     spaces = args.spaces.split(",")

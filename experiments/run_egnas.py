@@ -101,4 +101,7 @@ def final_training(genome: str, args: argparse.Namespace, cfg) -> dict:
 
 
 if __name__ == "__main__":
+    from jaxnas.cpu_tuning import tune_process
+
+    tune_process([__file__, *sys.argv[1:]])  # the jaxnas command's CPU settings
     raise SystemExit(main())

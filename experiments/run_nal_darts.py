@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -124,4 +125,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from jaxnas.cpu_tuning import tune_process
+
+    tune_process([__file__, *sys.argv[1:]])  # the jaxnas command's CPU settings
     main()

@@ -116,4 +116,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from jaxnas.cpu_tuning import tune_process
+
+    tune_process([__file__, *sys.argv[1:]])  # the jaxnas command's CPU settings
     main()

@@ -106,6 +106,15 @@ def reexec_with_hugepages(argv: Sequence[str]) -> None:
     os.execve(sys.executable, [sys.executable, *argv], env)
 
 
+def tune_process(argv: Sequence[str] | None = None) -> bool:
+    """For a program's entry point: with ``argv`` (the arguments to give ``python`` again,
+    e.g. ``[__file__, *sys.argv[1:]]``) restart once with huge pages
+    (:func:`reexec_with_hugepages`), then :func:`tune_xla_flags`."""
+    if argv is not None:
+        reexec_with_hugepages(argv)
+    return tune_xla_flags()
+
+
 def tune_cpu() -> bool:
     """Apply :func:`tune_xla_flags` (call before the first JAX computation). The huge-page
     tunable cannot be set from inside a running process: export
@@ -113,5 +122,5 @@ def tune_cpu() -> bool:
     return tune_xla_flags()
 
 
-__all__ = ["YNN_FLAG", "HUGETLB_TUNABLE", "tune_cpu", "tune_xla_flags", "ynn_convolutions",
+__all__ = ["YNN_FLAG", "HUGETLB_TUNABLE", "tune_cpu", "tune_process", "tune_xla_flags", "ynn_convolutions",
            "hugepages_env", "hugepages_usable", "reexec_with_hugepages", "tuning_disabled"]

@@ -43,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jaxnas.cpu_tuning import reexec_with_hugepages, tune_xla_flags
-    if argv is None:  # the real command: restart once with huge pages for XLA:CPU's buffers
-        reexec_with_hugepages(["-m", "jaxnas", *sys.argv[1:]])
-    tune_xla_flags()  # before any JAX computation (speed only; jaxnas.cpu_tuning)
+    from jaxnas.cpu_tuning import tune_process
+    # speed only (jaxnas.cpu_tuning), before any JAX computation; the real command (argv None)
+    # restarts once with glibc huge pages for XLA:CPU's buffers
+    tune_process(["-m", "jaxnas", *sys.argv[1:]] if argv is None else None)
     parser = build_parser()
     args = parser.parse_args(argv)
     # the command line as typed, recorded in results files (argv given in-process included)

@@ -170,6 +170,9 @@ def depthwise_native(x: jax.Array, kernel: jax.Array, stride: int = 1,
     """Depthwise conv of NHWC float32 ``x`` with a ``(k, k, 1, C)`` kernel (PyTorch padding),
     forward and gradients by the native kernels. Raises ``ConfigError`` when they are
     unavailable (see :func:`unavailable_reason`)."""
+    if jax.default_backend() != "cpu":
+        raise ConfigError(f"depthwise_impl='native' runs on the CPU backend only, not "
+                          f"{jax.default_backend()!r}; use 'grouped' or 'auto'")
     reason = _load()
     if reason is not None:
         raise ConfigError(f"depthwise_impl='native' is unavailable: {reason}; use 'shift' or "
