@@ -35,6 +35,7 @@ _THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 
 
 def tuning_disabled(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """``JAXNAS_CPU_TUNING=0`` (or off/false/no) turns every setting of this module off."""
     return environ.get(OFF_ENV, "1").strip().lower() in ("0", "off", "false", "no")
 
 
@@ -122,5 +123,6 @@ def tune_cpu() -> bool:
     return tune_xla_flags()
 
 
-__all__ = ["YNN_FLAG", "HUGETLB_TUNABLE", "tune_cpu", "tune_process", "tune_xla_flags", "ynn_convolutions",
-           "hugepages_env", "hugepages_usable", "reexec_with_hugepages", "tuning_disabled"]
+__all__ = ["YNN_FLAG", "HUGETLB_TUNABLE", "tune_cpu", "tune_process", "tune_xla_flags",
+           "ynn_convolutions", "hugepages_env", "hugepages_usable", "reexec_with_hugepages",
+           "tuning_disabled"]

@@ -91,6 +91,8 @@ def test_native_rejects_bad_inputs():
     x = jnp.ones((2, 6, 6, 4))
     with pytest.raises(ConfigError, match=r"\(k, k, 1, C\)"):
         depthwise_native(x, jnp.ones((3, 3, 1, 5)))
+    with pytest.raises(ConfigError, match="odd size"):
+        depthwise_native(x, jnp.ones((2, 2, 1, 4)))
     with pytest.raises(ConfigError, match="float32"):
         depthwise_native(x.astype(jnp.float16), jnp.ones((3, 3, 1, 4), jnp.float16))
 

@@ -199,6 +199,9 @@ class DepthwiseConv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         impl = resolve_depthwise_impl(self.impl)
+        if impl == "native" and self.impl == "auto" and (
+                self.kernel_size % 2 == 0 or x.dtype != jnp.float32):
+            impl = "shift"  # the native kernels take odd kernels and float32 only
         c = x.shape[-1]
         if c != self.features:
             raise ConfigError(

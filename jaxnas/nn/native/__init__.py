@@ -24,6 +24,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import jax
@@ -90,9 +91,18 @@ def _build(compiler: str) -> Path:
     return target
 
 
-@functools.lru_cache(maxsize=1)
+# members trained in threads may trace their first depthwise layer at the same moment
+_LOAD_LOCK = threading.Lock()
+
+
 def _load() -> str | None:
     """Build, load and register the kernels once per process; the reason when unavailable."""
+    with _LOAD_LOCK:
+        return _load_once()
+
+
+@functools.lru_cache(maxsize=1)
+def _load_once() -> str | None:
     if os.environ.get("JAXNAS_NATIVE", "1") == "0":
         return "disabled by JAXNAS_NATIVE=0"
     compiler = _compiler()
@@ -180,6 +190,9 @@ def depthwise_native(x: jax.Array, kernel: jax.Array, stride: int = 1,
     if x.ndim != 4 or kernel.ndim != 4 or kernel.shape[2] != 1 or kernel.shape[3] != x.shape[3]:
         raise ConfigError(f"depthwise_native: x {x.shape} must be NHWC and kernel "
                           f"{kernel.shape} (k, k, 1, C) with C = {x.shape[-1]}")
+    if kernel.shape[0] % 2 == 0 or kernel.shape[0] != kernel.shape[1]:
+        raise ConfigError(f"depthwise_native: kernel {kernel.shape[:2]} must be square with an "
+                          "odd size (PyTorch's symmetric padding)")
     if x.dtype != jnp.float32 or kernel.dtype != jnp.float32:
         raise ConfigError(f"depthwise_native: float32 only, got {x.dtype} / {kernel.dtype}")
     return _depthwise(x, kernel[:, :, 0, :], int(stride), int(dilation))

@@ -6,9 +6,9 @@
 // vectorise over the channel axis (NHWC: channels are contiguous).
 //
 // Layout: x (..., N, H, W, C), kernel (..., K, K, C), y (..., N, Ho, Wo, C), float32,
-// row-major; the leading axes (a population under vmap) form G groups with their own kernels. Padding is
-// PyTorch's symmetric dilation * (K - 1) / 2. Work is split over the G * N images between
-// the calling thread and XLA's intra-op thread pool.
+// row-major; the leading axes (a population under vmap) form G groups with their own
+// kernels. Padding is PyTorch's symmetric dilation * (K - 1) / 2. Work is split over the
+// G * N images between the calling thread and XLA's intra-op thread pool.
 //
 // Built at first use by jaxnas/nn/native/__init__.py (g++ -O3 -march=native).
 
@@ -37,7 +37,8 @@ ffi::Error MakeGeometry(ffi::Buffer<ffi::F32>& x, ffi::Buffer<ffi::F32>& kernel,
   auto xd = x.dimensions();
   auto kd = kernel.dimensions();
   if (xd.size() < 4 || kd.size() < 3 || xd.size() - 4 != kd.size() - 3) {
-    return ffi::Error::InvalidArgument("depthwise: x must be (..., N, H, W, C), kernel (..., K, K, C)");
+    return ffi::Error::InvalidArgument(
+        "depthwise: x must be (..., N, H, W, C), kernel (..., K, K, C)");
   }
   geo.g = 1;
   for (size_t a = 0; a + 4 < xd.size(); ++a) {
@@ -167,9 +168,7 @@ inline void RowTapsAny(int64_t k, float* out, const float* in, const float* wt, 
   }
 }
 
-// A stride-1 depthwise conv of one image (H x W x C -> Ho x Wo x C) with `tiled`, the
-// TileKernel of its kernel. The image is first copied into a zero-bordered buffer, so every
-// output row is K branch-free passes of RowTaps over Wo * C contiguous floats.
+// One image copied into `padded` with a zero border of `pad` pixels on each side.
 void PadImage(const Geometry& geo, const float* image, std::vector<float>& padded) {
   const int64_t c = geo.c, p = geo.pad, wp = geo.w + 2 * p;
   padded.assign((geo.h + 2 * p) * wp * c, 0.0f);
@@ -179,6 +178,9 @@ void PadImage(const Geometry& geo, const float* image, std::vector<float>& padde
   }
 }
 
+// A stride-1 depthwise conv of one image (H x W x C -> H x W x C, odd K) with `tiled`, the
+// TileKernel of its kernel. The image is first copied into a zero-bordered buffer, so every
+// output row is K branch-free passes of RowTaps over W * C contiguous floats.
 void Stride1Image(const Geometry& geo, const float* image, const float* tiled, float* out) {
   const int64_t c = geo.c, k = geo.k, row = geo.wo * c, wp = geo.w + 2 * geo.pad;
   thread_local std::vector<float> padded;
@@ -223,7 +225,7 @@ template <int64_t K>
 void KernelGradImage(const Geometry& geo, const float* xp, const float* g, float* dk) {
   int64_t c0 = 0;
   for (; c0 + 16 <= geo.c; c0 += 16) KernelGradBlock<K, 16>(geo, xp, g, c0, 16, dk);
-  for (; c0 < geo.c; c0 += 16) KernelGradBlock<K, 0>(geo, xp, g, c0, std::min<int64_t>(16, geo.c - c0), dk);
+  if (c0 < geo.c) KernelGradBlock<K, 0>(geo, xp, g, c0, geo.c - c0, dk);  // the last < 16
 }
 
 // Any K: per tap, a row-long accumulator of dy * x, summed over columns last.
@@ -273,7 +275,9 @@ ffi::Error DepthwiseForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
       return;
     }
     for (int64_t oh = 0; oh < geo.ho; ++oh) {
-      for (int64_t ow = 0; ow < geo.wo; ++ow) Pixel(geo, xi, kg, oh, ow, yi + (oh * geo.wo + ow) * c);
+      for (int64_t ow = 0; ow < geo.wo; ++ow) {
+        Pixel(geo, xi, kg, oh, ow, yi + (oh * geo.wo + ow) * c);
+      }
     }
   });
   return ffi::Error::Success();
