@@ -172,7 +172,8 @@ def main() -> None:
     if args.worker:
         kind, spec = args.worker[0], json.loads(args.worker[1])
         res = worker_jax(spec) if kind == "jax" else worker_torch(spec)
-        res["process_env"] = {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES")}
+        from jaxnas.cpu_tuning import process_env
+        res["process_env"] = process_env()
         print("RESULT " + json.dumps(res), flush=True)
         return
     if args.quick:

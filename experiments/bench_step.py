@@ -98,6 +98,7 @@ def main() -> None:
             res = jax_step(spec["genome"], spec["dataset"], spec["steps"], spec["depthwise_impl"])
         else:
             res = torch_step(spec["genome"], spec["dataset"], spec["steps"])
+        # written out, not jaxnas.cpu_tuning.process_env: the worker may run an older jaxnas
         res["process_env"] = {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES")}
         print("RESULT " + json.dumps(res), flush=True)
         return

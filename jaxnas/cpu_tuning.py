@@ -107,6 +107,11 @@ def reexec_with_hugepages(argv: Sequence[str]) -> None:
     os.execve(sys.executable, [sys.executable, *argv], env)
 
 
+def process_env(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
+    """The two variables this module sets, as they are now (results files record them)."""
+    return {k: environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES")}
+
+
 def tune_process(argv: Sequence[str] | None = None) -> bool:
     """For a program's entry point: with ``argv`` (the arguments to give ``python`` again,
     e.g. ``[__file__, *sys.argv[1:]]``) restart once with huge pages
@@ -124,5 +129,5 @@ def tune_cpu() -> bool:
 
 
 __all__ = ["YNN_FLAG", "HUGETLB_TUNABLE", "tune_cpu", "tune_process", "tune_xla_flags",
-           "ynn_convolutions", "hugepages_env", "hugepages_usable", "reexec_with_hugepages",
+           "ynn_convolutions", "process_env", "hugepages_env", "hugepages_usable", "reexec_with_hugepages",
            "tuning_disabled"]

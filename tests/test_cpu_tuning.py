@@ -11,7 +11,7 @@ import pytest
 
 from jaxnas import cpu_tuning
 from jaxnas.cpu_tuning import (HUGETLB_TUNABLE, YNN_FLAG, hugepages_env, hugepages_usable,
-                               tune_xla_flags, ynn_convolutions)
+                               process_env, tune_xla_flags, ynn_convolutions)
 
 
 def test_xla_flag_added_once_and_only_before_backends_start(monkeypatch):
@@ -50,6 +50,8 @@ def test_hugepages_env_adds_the_tunable_once(monkeypatch):
     assert hugepages_env({"JAXNAS_CPU_TUNING": "off"}) is None
     monkeypatch.setattr(cpu_tuning, "hugepages_usable", lambda: False)
     assert hugepages_env({}) is None
+    assert process_env({"GLIBC_TUNABLES": HUGETLB_TUNABLE, "A": "b"}) == {
+        "XLA_FLAGS": "", "GLIBC_TUNABLES": HUGETLB_TUNABLE}
 
 
 def test_jaxnas_command_runs_tuned_and_records_it(tmp_path):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
-import os
 import platform
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from jaxnas.cpu_tuning import process_env
 from jaxnas.errors import ConfigError
 from jaxnas.search.base import ACCURACY, LATENCY, EvalRecord, SearchContext, score
 from jaxnas.search.registry import (
@@ -357,7 +357,7 @@ def environment(command: Sequence[str] | None = None) -> dict[str, Any]:
         "devices": [str(d) for d in jax.devices()],
         "platform": platform.platform(),
         # speed-only process settings (jaxnas.cpu_tuning), so timings can be compared
-        "process_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES")},
+        "process_env": process_env(),
         "command": list(command) if command is not None else list(sys.argv),
     }
 

@@ -168,8 +168,7 @@ def _depthwise_fwd(x, kernel, stride, dilation):
 
 def _depthwise_bwd(stride, dilation, residuals, dy):
     x, kernel = residuals
-    dx, dkernel = _backward_call(x, kernel, dy, stride, dilation)
-    return dx, dkernel
+    return _backward_call(x, kernel, dy, stride, dilation)
 
 
 _depthwise.defvjp(_depthwise_fwd, _depthwise_bwd)

@@ -109,6 +109,16 @@ void TileKernel(const Geometry& geo, const float* kernel, bool flip, std::vector
   }
 }
 
+// TileKernel of every group's kernel; none when the stride is not 1 (the general path reads
+// the kernel directly).
+std::vector<std::vector<float>> TileGroups(const Geometry& geo, const float* kernels, bool flip) {
+  std::vector<std::vector<float>> tiled(geo.stride == 1 ? geo.g : 0);
+  for (int64_t grp = 0; grp < static_cast<int64_t>(tiled.size()); ++grp) {
+    TileKernel(geo, kernels + grp * geo.k * geo.k * geo.c, flip, tiled[grp]);
+  }
+  return tiled;
+}
+
 // One output pixel at any stride, bounds-checked: out[c] = sum of the valid taps.
 inline void Pixel(const Geometry& geo, const float* image, const float* kernel, int64_t oh,
                   int64_t ow, float* __restrict out) {
@@ -261,10 +271,7 @@ ffi::Error DepthwiseForwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   const float* ks = kernel.typed_data();
   float* ys = y->typed_data();
   const int64_t c = geo.c, taps = geo.k * geo.k;
-  std::vector<std::vector<float>> tiled(geo.stride == 1 ? geo.g : 0);
-  for (int64_t grp = 0; grp < static_cast<int64_t>(tiled.size()); ++grp) {
-    TileKernel(geo, ks + grp * taps * c, false, tiled[grp]);
-  }
+  const std::vector<std::vector<float>> tiled = TileGroups(geo, ks, false);
   ParallelFor(pool, geo.g * geo.n, [&](int64_t image) {
     const int64_t grp = image / geo.n;
     const float* xi = xs + image * geo.h * geo.w * c;
@@ -299,10 +306,7 @@ ffi::Error DepthwiseBackwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
   float* dxs = dx->typed_data();
   float* dks = dkernel_partial->typed_data();
   const int64_t c = geo.c, k = geo.k, taps = k * k;
-  std::vector<std::vector<float>> flipped_tiled(geo.stride == 1 ? geo.g : 0);
-  for (int64_t grp = 0; grp < static_cast<int64_t>(flipped_tiled.size()); ++grp) {
-    TileKernel(geo, ks + grp * taps * c, true, flipped_tiled[grp]);
-  }
+  const std::vector<std::vector<float>> flipped_tiled = TileGroups(geo, ks, true);
   ParallelFor(pool, geo.g * geo.n, [&](int64_t image) {
     const int64_t grp = image / geo.n;
     const float* xi = xs + image * geo.h * geo.w * c;
@@ -310,8 +314,7 @@ ffi::Error DepthwiseBackwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
     const float* kg = ks + grp * taps * c;
     float* dxi = dxs + image * geo.h * geo.w * c;
     float* dki = dks + image * taps * c;
-    std::memset(dki, 0, sizeof(float) * taps * c);
-    if (geo.stride == 1) {
+    if (geo.stride == 1) {  // both write every element of dxi and dki
       Stride1Image(geo, gi, flipped_tiled[grp].data(), dxi);
       thread_local std::vector<float> xp;
       PadImage(geo, xi, xp);
@@ -324,6 +327,7 @@ ffi::Error DepthwiseBackwardImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x,
       return;
     }
     std::memset(dxi, 0, sizeof(float) * geo.h * geo.w * c);
+    std::memset(dki, 0, sizeof(float) * taps * c);
     for (int64_t oh = 0; oh < geo.ho; ++oh) {
       for (int64_t ow = 0; ow < geo.wo; ++ow) {
         const float* __restrict g = gi + (oh * geo.wo + ow) * c;
