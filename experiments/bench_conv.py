@@ -22,8 +22,10 @@ numbers are noisy: read ratios between rows of the same case.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -193,6 +195,8 @@ def main() -> None:
     ap.add_argument("--skip-conv", action="store_true", help="only the --layers profile")
     ap.add_argument("--out", type=Path, default=Path("experiments/results/bench_conv.json"))
     args = ap.parse_args()
+    if args.torch and importlib.util.find_spec("torch") is None:
+        sys.exit("bench_conv.py: --torch needs the bench extra: pip install -e '.[bench]'")
     b = 16 if args.quick else 64
     rows = []
 

@@ -22,6 +22,7 @@ same networks (``speedup_vs_torch_steady``: the same ratio without compile/init)
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -176,6 +177,9 @@ def main() -> None:
         res["process_env"] = process_env()
         print("RESULT " + json.dumps(res), flush=True)
         return
+    if not args.no_torch and importlib.util.find_spec("torch") is None:
+        sys.exit("bench_population.py: the PyTorch reference needs the bench extra: "
+                 "pip install -e '.[bench]' (or pass --no-torch)")
     if args.quick:
         args.sizes, args.spaces, args.steps, args.warm_calls = "4", "egnas", 1, 2
         args.depth, args.width = (10, 12), (16, 24)

@@ -22,6 +22,7 @@ To compare against an older jaxnas, run the script with ``PYTHONPATH`` pointing 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -102,6 +103,9 @@ def main() -> None:
         res["process_env"] = {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES")}
         print("RESULT " + json.dumps(res), flush=True)
         return
+    if not args.no_torch and importlib.util.find_spec("torch") is None:
+        sys.exit("bench_step.py: the PyTorch reference needs the bench extra: "
+                 "pip install -e '.[bench]' (or pass --no-torch)")
     if args.genome:
         datasets = args.dataset or ["cifar10"] * len(args.genome)
         if len(datasets) != len(args.genome):

@@ -70,7 +70,8 @@ def test_measure_executor_tiny_loop(tmp_path):
 
 
 def _torch_reference():
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="the PyTorch reference needs the bench extra: "
+                                 "pip install -e '.[bench]'")
     spec = importlib.util.spec_from_file_location(
         "torch_reference", ROOT / "experiments" / "torch_reference.py")
     mod = importlib.util.module_from_spec(spec)

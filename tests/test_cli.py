@@ -200,3 +200,43 @@ def test_compile_cache_is_written_and_can_be_turned_off(tmp_path, monkeypatch):
     finally:
         for k, v in before.items():
             jax.config.update(k, v)
+
+
+def _run_jaxnas(args, env_changes, cwd):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, **env_changes)
+    env.pop("JAXNAS_COMPILE_CACHE", None)
+    return subprocess.run([sys.executable, "-m", "jaxnas", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_an_unusable_cache_folder_is_one_note_and_the_command_still_works(tmp_path):
+    from jaxnas.compile_cache import cache_problem
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert "cannot write" in cache_problem(blocker / "xla")
+    # a HOME/XDG cache that cannot be created (read-only containers, clusters)
+    done = _run_jaxnas(["describe", "egnas", "L10-C64-o0000000000-k3333333333",
+                        "--dataset", "fashion_mnist"],
+                       {"XDG_CACHE_HOME": str(blocker)}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.strip()]
+    assert notes == [notes[0]] and "compile cache off" in notes[0], done.stderr
+    assert json.loads(done.stdout)["params"] == 307146  # the authors' log: 0.307146 MB
+
+
+def test_cache_failures_while_running_print_one_line(capsys):
+    import warnings
+
+    from jaxnas.compile_cache import one_line_cache_warnings
+
+    with one_line_cache_warnings():
+        for _ in range(3):  # JAX warns once per program whose entry could not be written
+            warnings.warn("Error writing persistent compilation cache entry for 'jit_f': "
+                          "OSError: [Errno 28] No space left on device", UserWarning)
+    err = capsys.readouterr().err
+    assert err.count("compile cache failed") == 1 and "No space left on device" in err

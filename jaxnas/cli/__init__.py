@@ -9,6 +9,13 @@ import argparse
 import importlib
 import sys
 
+from jaxnas.compile_cache import (
+    cache_problem,
+    default_compile_cache_dir,
+    enable_compile_cache,
+    is_off,
+    one_line_cache_warnings,
+)
 from jaxnas.errors import JaxnasError
 
 # subcommand name -> module (imported lazily so `jaxnas --help` stays fast)
@@ -42,23 +49,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: subcommands that train or time networks: only these restart the process for CPU speed
+TRAINING_COMMANDS = ("search", "train", "bench")
+
+
 def main(argv: list[str] | None = None) -> int:
-    from jaxnas.cpu_tuning import tune_process
-    # speed only (jaxnas.cpu_tuning), before any JAX computation; the real command (argv None)
-    # restarts once with glibc huge pages for XLA:CPU's buffers
-    tune_process(["-m", "jaxnas", *sys.argv[1:]] if argv is None else None)
+    """The ``jaxnas`` command. ``argv=None`` is the real command line; a list runs in-process
+    (never restarting the interpreter)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None and args.command in TRAINING_COMMANDS:
+        # restart once with glibc huge pages for XLA:CPU's buffers (jaxnas.cpu_tuning); -P
+        # keeps the working directory off sys.path, so a local jaxnas.py cannot run instead
+        from jaxnas.cpu_tuning import reexec_with_hugepages
+
+        reexec_with_hugepages(["-P", "-m", "jaxnas", *sys.argv[1:]])
+    from jaxnas.cpu_tuning import tune_xla_flags
+
+    tune_xla_flags()  # speed only, before the first JAX computation
     # the command line as typed, recorded in results files (argv given in-process included)
     args.argv = ["jaxnas", *(sys.argv[1:] if argv is None else list(argv))]
-    from jaxnas.compile_cache import default_compile_cache_dir, enable_compile_cache
-    enable_compile_cache(args.compile_cache if args.compile_cache is not None
-                         else default_compile_cache_dir())
     try:
-        return int(args.run(args) or 0)
+        with one_line_cache_warnings():
+            _start_compile_cache(args.compile_cache)
+            return int(args.run(args) or 0)
     except JaxnasError as error:
         print(f"jaxnas {args.command}: error: {error}", file=sys.stderr)
         return 2
+
+
+def _start_compile_cache(flag: str | None) -> None:
+    """Turn on the persistent compile cache, or say in one line why it stays off."""
+    directory = flag if flag is not None else default_compile_cache_dir()
+    if is_off(directory):
+        return
+    problem = cache_problem(directory)
+    if problem is not None:
+        print(f"jaxnas: note: compile cache off ({problem})", file=sys.stderr)
+        return
+    enable_compile_cache(directory)
 
 
 if __name__ == "__main__":
