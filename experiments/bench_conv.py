@@ -129,19 +129,23 @@ def layer_profile(b: int, c: int, repeats: int, with_torch: bool) -> list[tuple]
     """fwd+bwd time of each layer kind of an egnas net, at the three stages' shapes of width
     ``c`` (32x32xC, 16x16x2C, 8x8x4C), in JAX (jit, as the loop executor runs it) and PyTorch:
     where a training step's time goes."""
+    import os
+
     import flax.linen as nn
 
+    from jaxnas.cpu_tuning import conv_impl_for_flags
     from jaxnas.nn.layers import batch_norm, conv
 
+    impl = conv_impl_for_flags(os.environ)  # the fastest under this process's XLA flags
     out = []
     for hw, ch in ((32, c), (16, 2 * c), (8, 4 * c)):
         x = jax.random.normal(jax.random.PRNGKey(0), (b, hw, hw, ch))
         mods = {
             "dw3x3 shift": DepthwiseConv(ch, 3, impl="shift"),
             "dw3x3 grouped": DepthwiseConv(ch, 3, impl="grouped"),
-            "pw1x1": conv(ch, 1),
-            "conv3x3": conv(ch, 3),
-            "conv5x5": conv(ch, 5),
+            "pw1x1": conv(ch, 1, impl=impl),
+            "conv3x3": conv(ch, 3, impl=impl),
+            "conv5x5": conv(ch, 5, impl=impl),
         }
         for name, m in mods.items():
             v = m.init(jax.random.PRNGKey(1), x)

@@ -44,15 +44,15 @@ def _ranges(args) -> dict:
 
 
 def worker_jax(spec: dict) -> dict:
+    from jaxnas.cpu_tuning import conv_impl_for_flags, force_host_device_count, tune_xla_flags
+
     if spec["devices"] > 1:
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                                   f" --xla_force_host_platform_device_count={spec['devices']}")
-    from jaxnas.cpu_tuning import tune_xla_flags
+        force_host_device_count(spec["devices"], os.environ)
     tune_xla_flags()  # no-op when JAXNAS_CPU_TUNING=0 (--no-cpu-tuning)
     import jax
 
-    from jaxnas.cli.bench_cmd import bench_genomes, measure_executor
     from jaxnas.train import TrainOptions
+    from jaxnas.train.bench import bench_genomes, measure_executor
 
     genomes = bench_genomes(spec["space"], spec["max_p"], spec["seed"], **spec["ranges"])
     genomes = genomes[: spec["population"]]
@@ -61,7 +61,8 @@ def worker_jax(spec: dict) -> dict:
                             seed=spec["seed"], time_limit_s=spec["time_limit"],
                             warm_calls=spec["warm_calls"], epoch_images=spec["epoch_images"],
                             options=TrainOptions(eval_batch_size=64, concurrent_groups=spec.get(
-                                "concurrent_groups", 1)))
+                                "concurrent_groups", 1),
+                                network_conv_impl=conv_impl_for_flags(os.environ)))
 
 
 def worker_torch(spec: dict) -> dict:
@@ -72,8 +73,8 @@ def worker_torch(spec: dict) -> dict:
     sys.path.insert(0, str(HERE))
     from torch_reference import build, count_params, time_training
 
-    from jaxnas.cli.bench_cmd import bench_genomes
     from jaxnas.spaces import get_space
+    from jaxnas.train.bench import bench_genomes
 
     torch.manual_seed(spec["seed"])
     genomes = bench_genomes(spec["space"], spec["max_p"], spec["seed"], **spec["ranges"])

@@ -3,7 +3,7 @@
     python experiments/bench_step.py                       # the two genomes of docs/performance.md
     python experiments/bench_step.py --genome L10-C16-o0000000000-k3333333333 --dataset cifar10
 
-jaxnas is timed through ``train_population`` (``jaxnas.cli.bench_cmd.measure_executor``, P=1,
+jaxnas is timed through ``train_population`` (``jaxnas.train.bench.measure_executor``, P=1,
 ``concurrent_groups=1``): step = (2-epoch call - 1-epoch call) / steps, so compilation, member
 initialisation and evaluation are excluded. PyTorch (``experiments/torch_reference.py``, 2
 threads) trains the same genome on the same-shaped random uint8 batches with the same
@@ -38,20 +38,27 @@ DEFAULT_GENOMES = (
 
 
 def jax_step(genome_text: str, dataset: str, steps: int, depthwise_impl: str = "auto") -> dict:
+    conv_impl = None
     try:
         from jaxnas.cpu_tuning import tune_xla_flags
         tune_xla_flags()  # no-op under JAXNAS_CPU_TUNING=0
+        from jaxnas.cpu_tuning import conv_impl_for_flags
+        conv_impl = conv_impl_for_flags(os.environ)  # what the flags in effect need
     except ImportError:  # an older jaxnas
         pass
-    from jaxnas.cli.bench_cmd import measure_executor
+    try:
+        from jaxnas.train.bench import measure_executor
+    except ImportError:  # an older jaxnas
+        from jaxnas.train.bench import measure_executor
     from jaxnas.spaces import get_space
     from jaxnas.train import TrainOptions
 
     space = get_space("egnas", min_depth=1, min_width=2)
     try:
+        extra = {} if conv_impl is None else {"network_conv_impl": conv_impl}
         options = TrainOptions(eval_batch_size=64, concurrent_groups=1,
-                               depthwise_impl=depthwise_impl)
-    except TypeError:  # an older jaxnas without concurrent_groups
+                               depthwise_impl=depthwise_impl, **extra)
+    except TypeError:  # an older jaxnas without concurrent_groups / network_conv_impl
         options = TrainOptions(eval_batch_size=64)
     r = measure_executor("egnas", [space.parse(genome_text)], "loop", steps=steps,
                          dataset=dataset, options=options, warm_calls=2)

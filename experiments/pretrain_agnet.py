@@ -1,4 +1,4 @@
-"""Pretrain the AG-Net generator on a space's real cells (no accuracies; papers.md 3.5).
+"""Pretrain the AG-Net generator on a space's real cells (no accuracies; docs/algorithms.md).
 
     python experiments/pretrain_agnet.py --space nb201 --instances 400000 \
         --out jaxnas/generators/weights/nb201

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxnas.search.agnet import hypervolume, pareto_front
+from jaxnas.search.pareto import hypervolume, pareto_front
 from jaxnas.search.runner import RunConfig, run_search, value_at
 
 CHECKPOINTS = (50, 100, 150, 200)

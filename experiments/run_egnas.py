@@ -1,14 +1,15 @@
 """Efficient Global NAS: faithful vs batched search side by side, then final training.
 
-    python experiments/run_egnas.py --preset smoke --data-dir ../shared/data \
+    python experiments/run_egnas.py --preset smoke --data-dir DATA_DIR \
         --out experiments/results/egnas_smoke.json [--final-epochs 20] [--modes faithful,batched]
 
-For each mode: found genome, params, validation accuracy of the final proxy, number of
-candidates trained, candidate-epochs, wall time. Every candidate is appended to
-``<log-dir>/<mode>.jsonl`` as it finishes; running the same command again resumes from those
-logs without retraining. ``--final-epochs E`` then trains the batched result E epochs with the
-authors' recipe on the full training split and reports best and final test accuracy.
-Prints a table and writes JSON.
+Each mode runs through the search runner (:func:`jaxnas.search.runner.run_search`) in its own
+run directory ``<run-root>/<dataset>_<preset>_<mode>``: every candidate is appended to the
+run's fsynced evaluation log as it finishes, and running the same command again resumes from
+there without retraining. For each mode: found genome, params, proxy accuracy of the final
+incumbent, candidates trained, candidate-epochs, wall time. ``--final-epochs E`` then trains the
+``--final-mode`` result E epochs with the authors' recipe on the full training split and
+reports best and final test accuracy. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -18,16 +19,51 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jaxnas.search.base import SearchContext  # noqa: E402
-from jaxnas.search.egnas import EGNAS, PRESETS, TrainerEvaluator, run_search  # noqa: E402
+from jaxnas.search import runner  # noqa: E402
+from jaxnas.search.egnas import EGNAS, PRESETS, plain_genome  # noqa: E402
+from jaxnas.search.egnas.config import DATA_FIELDS, RECIPE_FIELDS  # noqa: E402
 from jaxnas.search.registry import make_config, parse_option_strings  # noqa: E402
+from jaxnas.search.store import SeedStore  # noqa: E402
 
 AUTHORS_FASHION_MNIST = {"test_acc": 95.91, "params_m": 0.508, "epochs": 600,
-                         "genome": "L18 C54, 3 std-conv, 1 k5 (papers.md 1.6)"}
+                         "genome": "L18 C54, 3 std-conv, 1 k5 (authors' log, docs/algorithms.md)"}
+#: the search ends by itself; the runner's budget (candidate-epochs) only has to exceed it
+QUERIES = 10 ** 9
+
+
+def run_config(args: argparse.Namespace, options: dict[str, str], mode: str
+               ) -> runner.RunConfig:
+    """One mode's run; the evaluator gets the same preset as the strategy and the options
+    that name its data sizes and selection split."""
+    data = tuple(sorted((k, v) for k, v in options.items() if k in DATA_FIELDS))
+    return runner.RunConfig(space="egnas", dataset=args.dataset, strategy="egnas",
+                            queries=QUERIES, seeds=(args.seed,), preset=args.preset,
+                            options=tuple(sorted({**options, "mode": mode}.items())),
+                            evaluator_options=(("preset", args.preset),) + data,
+                            data_dir=args.data_dir)
+
+
+def summarize_mode(config: runner.RunConfig, run_dir: Path, results: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """What one search did: its output genome, cost and decisions (from the run directory)."""
+    strategy, _, _ = runner.build(config)
+    seed = config.seeds[0]
+    state = SeedStore(run_dir, seed).load_checkpoint(strategy.init(0)).state
+    run = results["runs"][0]
+    genome = strategy.space.parse(run["result"]["genome"])
+    macro = plain_genome(state.macro_depth, state.macro_width)
+    return {"mode": strategy.config.mode, "genome": run["result"]["genome"],
+            "params": strategy.count_params(genome), "proxy_accuracy": float(state.acc),
+            "macro_genome": strategy.space.to_string(macro),
+            "candidates": state.num_trained, "candidate_epochs": state.candidate_epochs,
+            "charged_epochs": run["queries"], "steps": run["steps"],
+            "wall_time_s": results["timing"]["seed_wall_time_s"][str(seed)],
+            "run_dir": str(run_dir), "events": list(state.events)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,41 +73,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="smoke", choices=sorted(PRESETS))
     p.add_argument("--modes", default="faithful,batched")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--log-dir", default="experiments/results/egnas_logs")
+    p.add_argument("--run-root", default="experiments/results/egnas_runs")
     p.add_argument("--out", default="experiments/results/egnas.json")
     p.add_argument("--final-epochs", type=int, default=0,
-                   help="train the batched result this many epochs (0: skip)")
+                   help="train the --final-mode result this many epochs (0: skip)")
     p.add_argument("--final-mode", default="batched")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     options = parse_option_strings(args.option)
     base = make_config(EGNAS.Config, options, args.preset, EGNAS)
-    context = SearchContext(space_name="egnas", dataset=args.dataset, data_dir=args.data_dir)
-    data = None
-    rows, out = [], {"preset": args.preset, "dataset": args.dataset,
-                     "config": dataclasses.asdict(base), "modes": {}}
+    out: dict[str, Any] = {"preset": args.preset, "dataset": args.dataset,
+                           "config": dataclasses.asdict(base), "modes": {}}
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        cfg = dataclasses.replace(base, mode=mode)
-        log = Path(args.log_dir) / f"{args.dataset}_{args.preset}_{mode}.jsonl"
-        evaluator = TrainerEvaluator(None, context, config=cfg, data=data, log_path=log)
-        data = evaluator.data()  # load once, share between modes
-        strategy = EGNAS(None, cfg, context)
-        state, summary = run_search(strategy, evaluator, seed=args.seed)
-        out["modes"][mode] = summary.to_json()
-        rows.append(summary)
-        print(f"[{mode}] {summary.genome}  params={summary.params}  "
-              f"proxy val acc={summary.proxy_accuracy:.2f}  candidates={summary.candidates}  "
-              f"candidate-epochs={summary.candidate_epochs}  wall={summary.wall_time_s:.0f}s "
-              f"(trained now: {summary.trained_now})", flush=True)
-
-    print()
-    print(f"{'mode':10s} {'genome':48s} {'params':>9s} {'proxy val%':>10s} {'cands':>6s} "
-          f"{'cand-ep':>8s} {'pops':>5s} {'wall s':>8s}")
-    for r in rows:
-        print(f"{r.mode:10s} {r.genome[:48]:48s} {r.params:9d} {r.proxy_accuracy:10.2f} "
-              f"{r.candidates:6d} {r.candidate_epochs:8d} {r.populations:5d} "
-              f"{r.wall_time_s:8.0f}")
+        config = run_config(args, options, mode)
+        run_dir = Path(args.run_root) / f"{args.dataset}_{args.preset}_{mode}"
+        results = runner.run_search(config, run_dir, command=[__file__, *sys.argv[1:]])
+        s = out["modes"][mode] = summarize_mode(config, run_dir, results)
+        print(f"[{mode}] {s['genome']}  params={s['params']}  proxy acc="
+              f"{s['proxy_accuracy']:.2f}  candidates={s['candidates']}  candidate-epochs="
+              f"{s['candidate_epochs']}  wall={s['wall_time_s']:.0f}s", flush=True)
+    print_table(out["modes"].values())
 
     if args.final_epochs > 0 and args.final_mode in out["modes"]:
         out["final"] = final_training(out["modes"][args.final_mode]["genome"], args, base)
@@ -88,20 +110,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def final_training(genome: str, args: argparse.Namespace, cfg) -> dict:
+def print_table(rows: Any) -> None:
+    print(f"\n{'mode':10s} {'genome':48s} {'params':>9s} {'proxy %':>8s} {'cands':>6s} "
+          f"{'cand-ep':>8s} {'steps':>6s} {'wall s':>8s}")
+    for r in rows:
+        print(f"{r['mode']:10s} {r['genome'][:48]:48s} {r['params']:9d} "
+              f"{r['proxy_accuracy']:8.2f} {r['candidates']:6d} {r['candidate_epochs']:8d} "
+              f"{r['steps']:6d} {r['wall_time_s']:8.0f}")
+
+
+def final_training(genome: str, args: argparse.Namespace, cfg: Any) -> dict:
     """The authors' recipe on the whole training split, test accuracy every epoch (the same
     code path as ``jaxnas train``)."""
-    from jaxnas.cli.train_cmd import train_genome
+    from jaxnas.train.single import train_genome
 
     return train_genome("egnas", genome, args.dataset, args.final_epochs,
-                        batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                        momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                        grad_clip=cfg.grad_clip_norm, schedule=cfg.schedule,
-                        cutout=cfg.cutout_size, seed=args.seed, data_dir=args.data_dir)
+                        seed=args.seed, data_dir=args.data_dir,
+                        **{name: getattr(cfg, name) for name in RECIPE_FIELDS})
 
 
 if __name__ == "__main__":
-    from jaxnas.cpu_tuning import tune_process
+    from jaxnas.cpu_tuning import tune_cpu
 
-    tune_process([__file__, *sys.argv[1:]])  # the jaxnas command's CPU settings
+    tune_cpu()  # the jaxnas command's CPU settings
     raise SystemExit(main())

@@ -64,7 +64,7 @@ def main() -> None:
 
     from jaxnas.data import load_dataset, subset, train_val_split
     from jaxnas.spaces.egnas import EgnasSpace
-    from jaxnas.train import TrainBudget, train_population
+    from jaxnas.train import TrainRecipe, train_population
 
     space = EgnasSpace(min_depth=args.depth[0], max_depth=args.depth[1], min_width=args.width[0],
                        max_width=args.width[1], kernel_choices=(3, 5))
@@ -81,8 +81,8 @@ def main() -> None:
         train = subset(train, args.n_train, args.seed)
     if args.n_val is not None:
         val = subset(val, args.n_val, args.seed + 1)
-    crop = args.crop_size or full.info.image_size  # TrainBudget's None would mean 32 px
-    budget = TrainBudget(epochs=args.epochs, cutout_size=args.cutout, crop_size=crop,
+    crop = args.crop_size or full.info.image_size  # TrainRecipe's None would mean 32 px
+    budget = TrainRecipe(epochs=args.epochs, cutout_size=args.cutout, crop_size=crop,
                          learning_rate=args.learning_rate, schedule=args.schedule)
     start = time.time()
     results = train_population("egnas", genomes, budget, train, val,
@@ -116,7 +116,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from jaxnas.cpu_tuning import tune_process
+    from jaxnas.cli import reexec_with_hugepages
+    from jaxnas.cpu_tuning import tune_xla_flags
 
-    tune_process([__file__, *sys.argv[1:]])  # the jaxnas command's CPU settings
+    reexec_with_hugepages([__file__, *sys.argv[1:]])  # the jaxnas command's CPU settings
+    tune_xla_flags()
     main()

@@ -10,7 +10,7 @@ training steps:
 
 Training step: random crop (pad 4) -> flip -> normalise -> cutout 16 on the batch tensor,
 forward, cross-entropy, backward, ``clip_grad_norm_(5)``, ``SGD(lr=0.025, momentum=0.9,
-weight_decay=3e-4)``: the EG-NAS recipe (papers.md 1.4). torch is used only here, never in
+weight_decay=3e-4)``: the EG-NAS recipe (docs/algorithms.md). torch is used only here, never in
 ``jaxnas/``.
 """
 

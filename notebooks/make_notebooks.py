@@ -158,7 +158,7 @@ POPULATION = [
 # Population training of EG-NAS candidates on Fashion-MNIST
 
 `jaxnas.train.train_population` trains a whole population of genomes, each with its own
-`TrainBudget`, in one call and returns one `MemberResult` per genome (validation accuracy per
+`TrainRecipe`, in one call and returns one `MemberResult` per genome (validation accuracy per
 epoch, parameters, FLOPs, wall time). How the members are grouped into compiled programs is the
 *executor*:
 
@@ -196,7 +196,7 @@ import numpy as np
 
 from jaxnas.data import load_dataset, subset, train_val_split
 from jaxnas.spaces import get_space
-from jaxnas.train import TrainBudget, train_population
+from jaxnas.train import TrainRecipe, train_population
 
 space = get_space("egnas", min_depth=DEPTH[0], max_depth=DEPTH[1], min_width=WIDTH[0],
                   max_width=WIDTH[1], width_step=4)
@@ -218,12 +218,12 @@ print(f"train {len(train)} images, val {len(val)} images, shape {train.images.sh
     new_markdown_cell("""\
 ## Train the population
 
-One `TrainBudget` for every member here (EG-NAS gives each candidate its own, see
+One `TrainRecipe` for every member here (EG-NAS gives each candidate its own, see
 `jaxnas.train.egnas_policy`). No cutout and no 32-px crop, to keep the tiny run fast."""),
     new_code_cell('''\
-budget = TrainBudget(epochs=EPOCHS, batch_size=BATCH_SIZE, cutout_size=0, crop_size=None)
+recipe = TrainRecipe(epochs=EPOCHS, batch_size=BATCH_SIZE, cutout_size=0, crop_size=None)
 start = time.perf_counter()
-members = train_population("egnas", genomes, budget, train, val,
+members = train_population("egnas", genomes, recipe, train, val,
                            key=jax.random.PRNGKey(SEED), executor=EXECUTOR)
 total = time.perf_counter() - start
 print(f"trained {len(members)} members in {total:.1f} s (executor {members[0].executor!r}; "
@@ -292,13 +292,8 @@ import jax
 import numpy as np
 
 from jaxnas.benchmarks import get_oracle
-from jaxnas.search.nal import (
-    NALConfig,
-    generate_darts,
-    generate_nb201_transfer,
-    nb201_transfer_scores,
-    train_nb101_experts,
-)
+from jaxnas.graph import NALConfig, generate_darts, generate_nb201_transfer, nb201_transfer_scores
+from jaxnas.search.nal import train_nb101_experts
 from jaxnas.spaces import get_space
 
 start = time.perf_counter()
@@ -400,7 +395,7 @@ HARDWARE = [
     new_markdown_cell("""\
 # Hardware-aware search on NAS-Bench-201: accuracy-latency Pareto front
 
-AG-Net's hardware-aware variant (papers.md 3.7) conditions its surrogate on a latency device
+AG-Net's hardware-aware variant (docs/algorithms.md) conditions its surrogate on a latency device
 and ranks candidates by `rank_acc + rank_latency` (the "joint" mode, chosen by
 `objective="latency"`). The search sees the 12-epoch validation accuracy and the measured
 latency of every queried cell (HW-NAS-Bench / HELP tables, 27 device settings); the plot shows
@@ -431,7 +426,8 @@ import numpy as np
 
 from jaxnas.benchmarks import get_oracle
 from jaxnas.errors import DataNotFoundError
-from jaxnas.search.plots import pareto_front, plot_pareto
+from jaxnas.search.pareto import hypervolume, pareto_front
+from jaxnas.search.plots import plot_pareto
 from jaxnas.search.runner import RunConfig, run_search
 
 oracle = get_oracle("nb201", DATASET, DEVICE)
@@ -481,15 +477,14 @@ Hypervolume (accuracy x latency area dominated by a front, reference point: the 
 accuracy and the largest latency of the table) of the queried cells' front, as a fraction of
 the hypervolume of the true front."""),
     new_code_cell('''\
-from jaxnas.search.agnet import hypervolume
 from jaxnas.search.plots import evaluated_records
 
 idx = sorted({oracle.index(r["genome"]) for r in evaluated_records(results)})
 ref_acc, ref_lat = float(accuracy.min()), float(latency.max())
 hv_found = hypervolume(accuracy[idx], latency[idx], ref_acc, ref_lat)
 hv_true = hypervolume(accuracy, latency, ref_acc, ref_lat)
-front = pareto_front(latency[idx], accuracy[idx])
-true_front = pareto_front(latency, accuracy)
+front = pareto_front(accuracy[idx], latency[idx])
+true_front = pareto_front(accuracy, latency)
 print(f"{len(idx)} cells queried; their front has {len(front)} cells "
       f"(true front: {len(true_front)} cells)")
 print(f"hypervolume ratio found / true: {hv_found / hv_true:.4f}")
@@ -500,11 +495,90 @@ for i in front:
 ]
 
 
+# ----------------------------------------------------------------------------- (e)
+
+TRAINED_AGNET = [
+    new_markdown_cell("""\
+# AG-Net proposals scored by training: a population per round on Fashion-MNIST
+
+The centre of jaxnas: a strategy proposes cells and the **population trainer** scores them.
+Here AG-Net searches NAS-Bench-201 cells, and every batch it asks (its random start, then 16
+proposals per round of its latent generator and surrogate) is trained as **one**
+`train_population` call by the `train` evaluator on Fashion-MNIST: a seeded train/validation
+split, validation accuracy as the only value AG-Net sees, test accuracy kept for the report.
+Each finished member is logged at once, so a killed run resumes without retraining it.
+
+Command line: `jaxnas search --space nb201 --dataset fashion_mnist --strategy agnet
+--evaluator train --train-preset smoke --queries 32 --data-dir DIR`."""),
+    _params('''\
+# parameters: small so the notebook runs in CI in a few minutes on 2 CPU cores.
+# For a real run: QUERIES = 48+, NUM_INIT = K = 16 (AG-Net's), TRAIN_PRESET = "cpu" (or
+# "paper" on an accelerator) and drop the image/epoch overrides in EVALUATOR_OPTIONS.
+QUERIES = 8
+NUM_INIT = 4  # random cells before the generator proposes
+K = 4  # proposals trained per round
+TRAIN_PRESET = "smoke"
+EVALUATOR_OPTIONS = {"train_images": "512", "val_images": "256", "test_images": "256",
+                     "epochs": "1"}
+SEED = 0'''),
+    new_code_cell(SETUP),
+    new_code_cell('''\
+import tempfile
+import time
+
+from jaxnas.search.runner import RunConfig, run_search
+
+config = RunConfig(
+    space="nb201", dataset="fashion_mnist", strategy="agnet", queries=QUERIES, seeds=(SEED,),
+    options=(("epochs", "10"), ("k", str(K)), ("num_init", str(NUM_INIT))),
+    evaluator="train",
+    evaluator_options=tuple(sorted({"preset": TRAIN_PRESET, **EVALUATOR_OPTIONS}.items())))
+run_dir = Path(tempfile.mkdtemp()) / "agnet-trained"
+start = time.perf_counter()
+results = run_search(config, run_dir)
+print(f"{QUERIES} cells trained in {time.perf_counter() - start:.0f} s; run directory {run_dir}")'''),
+    new_markdown_cell("""\
+Every trained cell: its validation accuracy (what AG-Net saw) against its parameter count,
+the random start apart from the generator's proposals, and the compile and training seconds
+of each member."""),
+    new_code_cell('''\
+import matplotlib.pyplot as plt
+
+from jaxnas.search.store import read_evals
+
+entries = [e for e in read_evals(run_dir / f"seed_{SEED}" / "evals.jsonl")
+           if e["record"]["cost"] > 0]
+fig, ax = plt.subplots(figsize=(6, 4))
+for label, rows in (("random start", entries[:NUM_INIT]), ("AG-Net proposals", entries[NUM_INIT:])):
+    ax.scatter([r["record"]["info"]["params"] / 1e3 for r in rows],
+               [r["record"]["metrics"]["accuracy"] for r in rows], label=label)
+ax.set_xlabel("parameters (thousands)")
+ax.set_ylabel("validation accuracy (%)")
+ax.set_title("trained NB201 cells on Fashion-MNIST")
+ax.legend()
+save(fig, "agnet_trained_params.png")
+for r in entries:
+    rec = r["record"]
+    print(f"{rec['metrics']['accuracy']:6.2f}% val  {rec['report'].get('test_accuracy', float('nan')):6.2f}% "
+          f"test  {rec['info']['params']:>7,} params  compile {rec['info']['cost']['compile_s']:5.1f} s  "
+          f"train {rec['info']['cost']['train_s']:5.1f} s  {rec['genome']}")'''),
+    new_markdown_cell("The search curve: the incumbent's validation (search) and test (report) accuracy."),
+    new_code_cell('''\
+from jaxnas.search.plots import plot_curves
+
+curve = results["runs"][0]["curve"]
+print(f"best cell {curve[-1]['arch']}: {curve[-1]['search_metric']:.2f}% val, "
+      f"{curve[-1]['report_metric']:.2f}% test")
+show(plot_curves([results], FIGURES / "agnet_trained_curve.png"))'''),
+]
+
+
 NOTEBOOKS = {
     "01_quickstart_agnet_vs_re.ipynb": QUICKSTART,
     "02_population_training_egnas.ipynb": POPULATION,
     "03_nal_generation_darts.ipynb": NAL,
     "04_hardware_aware_pareto.ipynb": HARDWARE,
+    "05_agnet_trained_population.ipynb": TRAINED_AGNET,
 }
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from jaxnas.generators.model import Generator, GeneratorConfig
 from jaxnas.generators.sampling import genomes_from_dense, sample_dense
-from jaxnas.search.agnet import hw_rank, hypervolume, pareto_front, rank_weights
+from jaxnas.search.agnet import hw_rank, rank_weights
+from jaxnas.search.pareto import hypervolume, pareto_front
 
 
 def _gen(n: int = 8, a: int = 7):

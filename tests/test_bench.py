@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxnas.cli import build_parser, main
-from jaxnas.cli.bench_cmd import bench_genomes, format_table, measure_executor
+from jaxnas.train.bench import bench_genomes, format_table, measure_executor
 from jaxnas.errors import ConfigError, UnknownNameError
 from jaxnas.nn import count_params
 from jaxnas.spaces import get_space
@@ -82,7 +82,7 @@ def _torch_reference():
 
 def test_torch_reference_matches_jaxnas_parameter_counts():
     ref = _torch_reference()
-    # the authors' logged L10-C64 CIFAR-10 network (papers.md 1.8): 309,450 parameters
+    # the authors' logged L10-C64 CIFAR-10 network (docs/algorithms.md): 309,450 parameters
     g = EgnasGenome(10, 64, (0,) * 10, (3,) * 10)
     assert ref.count_params(ref.build("egnas", g, 3, 10)) == 309450
     rng = np.random.default_rng(1)

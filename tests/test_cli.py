@@ -12,10 +12,14 @@ import pytest
 from jaxnas.benchmarks import get_oracle
 from jaxnas.cli import build_parser, main
 from jaxnas.errors import ConfigError
-from jaxnas.search.base import SearchContext
-from jaxnas.search.egnas import EGNAS, EGNASConfig, TrainerEvaluator, genome_string
-from jaxnas.search.plots import egnas_trace, pareto_front, read_egnas_log
-from jaxnas.search.runner import VOLATILE_FIELDS, comparable
+from jaxnas.search import runner
+from jaxnas.search.egnas import EGNASConfig, TrainerEvaluator
+from jaxnas.search.pareto import pareto_front
+from jaxnas.search.egnas.state import outcome
+from jaxnas.search.plots import egnas_trace, read_egnas_log
+from jaxnas.search.runner import comparable
+from jaxnas.search.store import SeedStore
+from jaxnas.train.options import MemberResult
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -39,9 +43,11 @@ def _search(tmp_path, name, *extra):
 def test_same_command_same_seed_gives_the_same_results_file(tmp_path):
     a, args = _search(tmp_path, "a", "--strategy", "re", "--option", "population_size=8")
     b, _ = _search(tmp_path, "b", "--strategy", "re", "--option", "population_size=8")
-    # only the documented volatile fields may differ
-    assert set(VOLATILE_FIELDS) == {"timing", "run_dir", "environment.command"}
+    # only the documented volatile fields may differ: the speed-only process settings too
     assert comparable(a) == comparable(b)
+    tuned_off = dict(b, environment=dict(b["environment"], process_env={"XLA_FLAGS": ""}))
+    assert comparable(tuned_off) == comparable(a)
+    assert comparable(dict(b, summary=[])) != comparable(a)
     assert a["runs"] == b["runs"] and a["summary"] == b["summary"]
     assert a["config"]["options"] == {"population_size": "8"}
     # a different seed gives a different file
@@ -125,7 +131,7 @@ def test_pareto_front_against_brute_force():
     oracle = get_oracle("nb201", "cifar10", "pixel3")
     lat = oracle.column("latency")[:3000]
     acc = oracle.column("test_acc_200")[:3000]
-    front = set(pareto_front(lat, acc).tolist())
+    front = set(pareto_front(acc, lat).tolist())
     for i in range(0, 3000, 7):
         dominated = bool(((lat <= lat[i]) & (acc >= acc[i]) &
                           ((lat < lat[i]) | (acc > acc[i]))).any())
@@ -136,43 +142,51 @@ ROLE_PHASE = {"start": "depth", "depth": "depth", "width": "width", "op_base": "
               "op": "ops", "op_combo": "ops", "kernel": "kernels", "kernel_combo": "kernels"}
 
 
-def test_egnas_trace_infers_the_phases_of_a_real_search_log(tmp_path):
-    """Drive EG-NAS with a trainer whose accuracy depends on the genome, log through the real
-    evaluator, and check the trace's phases against the roles the strategy asked for."""
+def test_egnas_trace_infers_the_phases_of_a_real_search_log(tmp_path, monkeypatch):
+    """Run EG-NAS through the runner with a trainer whose accuracy depends on the genome, and
+    check the trace's phases (inferred from the run's log) against the roles the strategy
+    asked for (kept in its final state)."""
     cfg = EGNASConfig(max_width=24, max_depth_candidates=4, max_width_candidates=3,
                       micro_layers=3)
-    ctx = SearchContext(space_name="egnas", dataset="fashion_mnist")
 
-    def train_fn(space_name, genomes, budgets, train, val, *, key, executor="auto"):
+    def train_fn(space_name, genomes, budgets, train, val, **kwargs):
         out = []
         for g, b in zip(genomes, budgets):
             acc = 80 + 0.3 * g.depth - 0.05 * abs(g.width - 20) + 0.2 * sum(g.ops) \
                 + 0.1 * b.epochs
-            out.append({"status": "ok", "val_acc_per_epoch": [acc - 1, acc],
-                        "train_acc_per_epoch": [80.0, 90.0], "params": 1})
+            out.append(MemberResult("g", "ok", val_acc_per_epoch=(acc - 1, acc),
+                                    train_acc_per_epoch=(80.0, 90.0), params=1))
         return out
 
-    log = tmp_path / "egnas.jsonl"
-    ev = TrainerEvaluator(None, ctx, config=cfg, data=(None, None, None), log_path=log,
-                          train_fn=train_fn)
-    strategy = EGNAS(None, cfg, ctx)
-    state = strategy.init(0)
+    made = []
+
+    def make_evaluator(name, space, context, **options):
+        made.append(TrainerEvaluator(space, context, cfg, data=(None, None, None),
+                                     train_fn=train_fn))
+        return made[-1]
+
+    monkeypatch.setattr(runner, "make_evaluator", make_evaluator)
+    options = (("max_depth_candidates", "4"), ("max_width", "24"),
+               ("max_width_candidates", "3"), ("micro_layers", "3"))
+    config = runner.RunConfig(space="egnas", dataset="fashion_mnist", strategy="egnas",
+                              queries=10 ** 6, options=options)
+    run_dir = tmp_path / "run"
+    runner.run_seed(config, 0, run_dir)
+    trainings = made[-1].trainings
+    strategy, _, _ = runner.build(config)
+    state = SeedStore(run_dir, 0).load_checkpoint(strategy.init(0)).state
     roles = {}
-    while not state.done:
-        state, genomes = strategy.ask(state)
-        budgets = strategy.budgets_for(state, genomes)
-        for g, b, c in zip(genomes, budgets, strategy._open(state)):
-            roles.setdefault(f"{genome_string(g)}@e{b.epochs}", c.role)
-        records = ev.evaluate(genomes, budgets)
-        state = strategy.tell(state, genomes, [r.visible() for r in records])
-    records = read_egnas_log(log)
+    for row in state.history:
+        cand = outcome(row).candidate
+        roles.setdefault((cand.genome, cand.epochs), cand.role)
+    records = read_egnas_log(run_dir)
     rows = egnas_trace(records)
-    assert len(rows) == len(records) == ev.trainings
-    want = [ROLE_PHASE[roles[r["key"]]] for r in records]
+    assert len(rows) == len(records) == trainings
+    want = [ROLE_PHASE[roles[r["genome"], r["info"]["epochs"]]] for r in records]
     assert [r["phase"] for r in rows] == want
     assert {"depth", "width", "ops", "kernels"} <= set(want)
     out = tmp_path / "trace.png"
-    assert main(["plot", str(log), "--kind", "egnas-trace", "--out", str(out)]) == 0
+    assert main(["plot", str(run_dir), "--kind", "egnas-trace", "--out", str(out)]) == 0
     assert _png_size(out)[1] > 300
     with pytest.raises(ConfigError):
         from jaxnas.search.plots import plot_curves

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from jaxnas import cpu_tuning
-from jaxnas.cpu_tuning import (HUGETLB_TUNABLE, YNN_FLAG, hugepages_env, hugepages_usable,
+from jaxnas.cpu_tuning import (HUGETLB_TUNABLE, YNN_FLAG, add_xla_flags, conv_impl_for_flags,
+                               force_host_device_count, hugepages_env, hugepages_usable,
                                process_env, tune_xla_flags, ynn_convolutions)
 
 
@@ -40,6 +42,27 @@ def test_xla_flag_added_once_and_only_before_backends_start(monkeypatch):
 ])
 def test_ynn_convolutions_reads_the_flag(flags, expected):
     assert ynn_convolutions({"XLA_FLAGS": flags}) is expected
+
+
+def test_xla_flags_are_written_by_one_helper():
+    env = {}
+    assert force_host_device_count(4, env) == "--xla_force_host_platform_device_count=4"
+    assert add_xla_flags("--a=1", "--b=2", environ=env) == (
+        "--xla_force_host_platform_device_count=4 --a=1 --b=2") == env["XLA_FLAGS"]
+    with pytest.raises(ValueError):
+        force_host_device_count(0, {})
+
+
+def test_conv_impl_for_flags_follows_the_ynn_setting():
+    assert conv_impl_for_flags({}) == "auto_ynnpack"  # XLA's default: YNNPACK convolutions
+    assert conv_impl_for_flags({"XLA_FLAGS": YNN_FLAG}) == "auto"  # the jaxnas command's
+
+
+def test_only_the_command_line_replaces_the_process():
+    root = Path(cpu_tuning.__file__).parent
+    hits = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                  if "os.execve" in p.read_text() or "matplotlib.use" in p.read_text())
+    assert hits == [str(Path("cli") / "__init__.py")]
 
 
 def test_hugepages_env_adds_the_tunable_once(monkeypatch):

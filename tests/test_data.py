@@ -42,7 +42,7 @@ def fmnist_test(shared_data):
 
 
 def test_dataset_info_facts():
-    # values from the datasets' publications and papers.md 1.3 (EMNIST balanced: 47 classes,
+    # values from the datasets' publications and docs/algorithms.md (EMNIST balanced: 47 classes,
     # 18,800 test images; no flips for the character sets)
     assert set(DATASET_NAMES) == {"fashion_mnist", "mnist", "kmnist", "emnist", "cifar10", "cifar100"}
     emnist = dataset_info("emnist")

@@ -128,7 +128,7 @@ def test_augment_batch_shapes_determinism_and_jit(batch):
     images, info = batch
     key = jax.random.key(11)
     out = augment_batch(key, jnp.asarray(images), info, cutout_size=16)
-    assert out.shape == (B, 32, 32, 1) and out.dtype == jnp.float32  # 28 -> 32 (papers.md 1.3)
+    assert out.shape == (B, 32, 32, 1) and out.dtype == jnp.float32  # 28 -> 32 (docs/algorithms.md)
     np.testing.assert_array_equal(np.asarray(augment_batch(key, jnp.asarray(images), info,
                                                            cutout_size=16)), np.asarray(out))
     other = augment_batch(jax.random.key(12), jnp.asarray(images), info, cutout_size=16)

@@ -1,33 +1,52 @@
-"""The EG-NAS greedy search (papers.md 1.4-1.5) driven by scripted accuracies.
+"""The EG-NAS greedy search driven by scripted accuracies.
 
 Every rule is checked against hand-written accuracy tables: depth acceptance at +0.10, the
 -0.05 neutral band, fail counters, train-accuracy and target stops, incumbent (not last) depth
-kept, width loop, epoch bookkeeping, the micro-phase parameter budget, batched mode.
+kept, width loop, epoch bookkeeping, the micro-phase parameter budget, batched mode, prefix
+tells through checkpoints, and resume through the runner.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import pytest
 
 from jaxnas.errors import ConfigError
-from jaxnas.search.base import EvalRecord, SearchContext
+from jaxnas.nn import count_params
+from jaxnas.search import runner
+from jaxnas.search.base import EvalRecord, SearchContext, SearchRecord
+from jaxnas.search.codec import decode, encode
 from jaxnas.search.egnas import (
     EGNAS,
     EGNASConfig,
     PRESETS,
     TrainerEvaluator,
-    analytic_param_count,
-    parse_genome,
     plain_genome,
-    genome_string,
-    read_log,
-    run_search,
+    searched_space,
 )
+from jaxnas.search.store import SeedStore
+from jaxnas.spaces.egnas import EgnasGenome
+from jaxnas.train.options import MemberResult
+from jaxnas.train.recipe import TrainRecipe
 
 CTX = SearchContext(space_name="egnas", dataset="fashion_mnist")
+SPACE = searched_space(None, EGNASConfig())  # parses every genome the tests' searches write
+
+
+def parse_genome(text: str) -> EgnasGenome:
+    return SPACE.parse(text)
+
+
+def genome_string(g: EgnasGenome) -> str:
+    return SPACE.to_string(g)
+
+
+def params(g: EgnasGenome) -> int:
+    """Parameters on Fashion-MNIST (10 classes, 28x28x1), as the search counts them."""
+    return count_params("egnas", g, 10, (28, 28, 1))
 
 
 class Script:
@@ -52,22 +71,31 @@ class Script:
         return {"accuracy": self.micro(g), "train_accuracy": 90.0}
 
 
-def drive(strategy: EGNAS, script: Script, max_steps: int = 500):
-    """Run to the end; returns (final state, list of asked batches of (genome, epochs, role))."""
+def drive(strategy: EGNAS, script: Script, max_steps: int = 500, split: bool = False):
+    """Run to the end; returns (final state, list of asked batches of (genome, epochs, role)).
+    ``split``: tell each population in two parts with a checkpoint round trip between them
+    (as the runner does when the budget cuts a batch, then resumes)."""
     state = strategy.init(0)
     batches = []
     for _ in range(max_steps):
-        if state.done:
-            break
         state, genomes = strategy.ask(state)
-        assert genomes, "ask returned nothing before the search was done"
-        epochs = [b.epochs for b in strategy.budgets_for(state, genomes)]
-        roles = [c.role for c in strategy._open(state)]
+        if not genomes:
+            break
+        assert all(type(g) is EgnasGenome for g in genomes)  # plain genomes, no config
+        epochs = [b.epochs for b in strategy.budgets(state, genomes)]
+        roles = [c.role for c in state.open]
         names = [genome_string(g) for g in genomes]
         batches.append(list(zip(names, epochs, roles)))
-        records = [script(n, e, r) for n, e, r in zip(names, epochs, roles)]
-        state = strategy.tell(state, genomes, records)
-    assert state.done
+        records = [SearchRecord(n, n, script(n, e, r)) for n, e, r in zip(names, epochs, roles)]
+        if split and len(genomes) > 1:
+            state = strategy.tell(state, genomes[:1], records[:1])
+            state = decode(json.loads(json.dumps(encode(state))), strategy.init(0))
+            state, rest = strategy.ask(state)
+            assert [genome_string(g) for g in rest] == names[1:]
+            state = strategy.tell(state, rest, records[1:])
+        else:
+            state = strategy.tell(state, genomes, records)
+    assert state.done and strategy.ask(state)[1] == []
     return state, batches
 
 
@@ -183,16 +211,15 @@ def test_operation_and_kernel_phase_param_budget_and_cumulative_flips():
     assert len([m for m in micro if m[2] == "op"]) == 10  # one candidate per layer
     assert len([m for m in micro if m[2] == "kernel"]) == 10
     macro = plain_genome(10, 24)
-    p0 = analytic_param_count(macro, 10, 1)
+    p0 = params(macro)
     ops_seen = []
     for g, _, role in micro:
         if role != "op":
             continue
         # width: the largest one <= the macro width within P0 + 0.01 M
-        assert analytic_param_count(g, 10, 1) <= p0 + 10_000
+        assert params(g) <= p0 + 10_000
         if g.width < 24:
-            assert analytic_param_count(dataclasses.replace(g, width=g.width + 1), 10, 1) \
-                > p0 + 10_000
+            assert params(dataclasses.replace(g, width=g.width + 1)) > p0 + 10_000
         ops_seen.append(g.ops)
     # flips accumulate: layer 1 accepted, so every later candidate keeps op[1] = 1;
     # layer 0 was rejected and reverted
@@ -202,10 +229,10 @@ def test_operation_and_kernel_phase_param_budget_and_cumulative_flips():
     assert final.kernels == tuple(5 if i == 2 else 3 for i in range(10))
     # kernel budget reference = the ops result
     ops_result = [g for g, _, r in micro if r == "op" and g.ops == final.ops][0]
-    ref = analytic_param_count(ops_result, 10, 1)
+    ref = params(ops_result)
     for g, _, role in micro:
         if role == "kernel":
-            assert analytic_param_count(g, 10, 1) <= ref + 10_000
+            assert params(g) <= ref + 10_000
     assert state.acc == pytest.approx(50.0 + 2 + 0.5)
 
 
@@ -273,102 +300,147 @@ def test_context_batched_flag_and_presets():
         EGNASConfig(selection="train")
 
 
-# ------------------------------------------------------------------------------ resume
+def test_prefix_tells_through_checkpoints_keep_every_decision():
+    """The runner may tell part of a population, checkpoint and resume: same decisions."""
+    cfg = EGNASConfig(mode="batched", max_width=24, max_depth_candidates=4,
+                      max_width_candidates=3, micro_layers=4)
+    script = Script(DEPTH_TABLE, {22: 80.5, 20: 80.4, 18: 81.0}, micro_script({0, 3}, {6}))
+    whole, wb = drive(EGNAS(None, cfg, CTX), script)
+    parts, pb = drive(EGNAS(None, cfg, CTX), script, split=True)
+    assert pb == wb and parts.result == whole.result and parts.events == whole.events
+
+
+# ------------------------------------------------------------------------------ evaluator
 
 
 class FakeTrainer:
     """Stands in for train_population: accuracy from a table, counts trainings."""
 
     def __init__(self, fail_after: int | None = None):
-        self.calls = 0
         self.trained: list[tuple[str, int]] = []
         self.fail_after = fail_after
 
-    def __call__(self, space_name, genomes, budgets, train, val, *, key, executor="auto"):
+    def __call__(self, space_name, genomes, budgets, train, val, **kwargs):
         out = []
         for g, b in zip(genomes, budgets):
             if self.fail_after is not None and len(self.trained) >= self.fail_after:
                 raise KeyboardInterrupt("killed")
             self.trained.append((genome_string(g), b.epochs))
             acc = DEPTH_TABLE.get(g.depth, 50.0) - (64 - g.width) * 0.01
-            out.append({"status": "ok", "val_acc_per_epoch": [acc - 1, acc],
-                        "train_acc_per_epoch": [80.0, 90.0], "params": 1})
+            out.append(MemberResult(genome_string(g), "ok", val_acc_per_epoch=(acc - 1, acc),
+                                    train_acc_per_epoch=(80.0, 90.0), params=1))
         return out
 
 
-def test_killed_search_resumes_without_retraining(tmp_path):
+def run_with(monkeypatch, cfg, trainer, run_dir, **kw):
+    """One seed through the runner, its EG-NAS evaluator training with ``trainer``."""
+    made = []
+
+    def make_evaluator(name, space, context, **options):
+        assert name == "egnas"
+        made.append(TrainerEvaluator(space, context, cfg, data=(None, None, None),
+                                     train_fn=trainer))
+        return made[-1]
+
+    monkeypatch.setattr(runner, "make_evaluator", make_evaluator)
+    options = tuple((f.name, str(getattr(cfg, f.name))) for f in dataclasses.fields(cfg)
+                    if getattr(cfg, f.name) != f.default)
+    config = runner.RunConfig(space="egnas", dataset="fashion_mnist", strategy="egnas",
+                              queries=10 ** 6, options=options)
+    return runner.run_seed(config, 0, run_dir, **kw), made[-1]
+
+
+def test_killed_search_resumes_through_the_runner_without_retraining(monkeypatch, tmp_path):
     cfg = EGNASConfig(max_width=24, max_depth_candidates=3, max_width_candidates=2,
                       micro_layers=2)
-    log = tmp_path / "evals.jsonl"
     killed = FakeTrainer(fail_after=5)
-    ev = TrainerEvaluator(None, CTX, config=cfg, data=(None, None, None), log_path=log,
-                          train_fn=killed)
     with pytest.raises(KeyboardInterrupt):
-        run_search(EGNAS(None, cfg, CTX), ev)
-    assert len(read_log(log)) == 5
+        run_with(monkeypatch, cfg, killed, tmp_path)
+    assert len(SeedStore(tmp_path, 0).load_evals()) == 5
     fresh = FakeTrainer()
-    ev2 = TrainerEvaluator(None, CTX, config=cfg, data=(None, None, None), log_path=log,
-                           train_fn=fresh)
-    state, summary = run_search(EGNAS(None, cfg, CTX), ev2)
+    result, _ = run_with(monkeypatch, cfg, fresh, tmp_path)
     assert not set(fresh.trained) & set(killed.trained)  # nothing trained twice
-    assert summary.candidates == len(killed.trained) + len(fresh.trained)
-    # a third run finds everything in the log
-    again = FakeTrainer()
-    ev3 = TrainerEvaluator(None, CTX, config=cfg, data=(None, None, None), log_path=log,
-                           train_fn=again)
-    state3, summary3 = run_search(EGNAS(None, cfg, CTX), ev3)
-    assert again.trained == [] and state3.result == state.result
-    assert summary3.trained_now == 0
+    evals = SeedStore(tmp_path, 0).load_evals()
+    assert len(evals) == len(killed.trained) + len(fresh.trained)
+    # the runner's budget is in candidate-epochs: the sum of the trained epochs
+    assert result["queries"] == sum(e for _, e in killed.trained + fresh.trained)
+    # an uninterrupted run in a new directory gives the same output and trainings
+    whole = FakeTrainer()
+    result2, _ = run_with(monkeypatch, cfg, whole, tmp_path / "whole")
+    assert whole.trained == killed.trained + fresh.trained
+    assert result2["result"]["genome"] == result["result"]["genome"]
+    assert result2["curve"] == result["curve"]
 
 
-def test_records_carry_budget_in_key_and_selection_switch():
+def test_records_carry_the_epochs_and_selection_switch():
     cfg = EGNASConfig(selection="test")
-    res = {"status": "ok", "val_acc_per_epoch": [10.0, 20.0], "test_acc_per_epoch": [30.0, 25.0],
-           "train_acc_per_epoch": [5.0, 6.0]}
+    res = MemberResult("g", "ok", val_acc_per_epoch=(10.0, 20.0),
+                       test_acc_per_epoch=(30.0, 25.0), train_acc_per_epoch=(5.0, 6.0))
     seen = {}
 
-    def train_fn(space_name, genomes, budgets, train, val, *, key, test_data=None):
+    def train_fn(space_name, genomes, budgets, train, val, *, key, test_data=None, **kwargs):
         seen["test"] = test_data
         return [res for _ in genomes]
 
-    ev = TrainerEvaluator(None, CTX, config=cfg, data=("tr", "va", "te"), train_fn=train_fn)
+    ev = TrainerEvaluator(None, CTX, cfg, data=("tr", "va", "te"), train_fn=train_fn)
     strategy = EGNAS(None, cfg, CTX)
     state, genomes = strategy.ask(strategy.init(0))
-    (rec,) = ev.evaluate(genomes, strategy.budgets_for(state, genomes))
-    assert isinstance(rec, EvalRecord)
-    assert rec.key.endswith("@e10") and rec.metrics["accuracy"] == 30.0  # best test acc
+    budgets = strategy.budgets(state, genomes)
+    assert budgets == [TrainRecipe(epochs=10)]  # the counter's epochs, TrainRecipe's SGD
+    assert ev.costs(genomes, budgets) == [10.0]
+    (rec,) = ev.evaluate(genomes, budgets)
+    assert isinstance(rec, EvalRecord) and rec.cost == 10.0
+    assert rec.key == genome_string(genomes[0]) and rec.info["epochs"] == 10
+    assert rec.metrics["accuracy"] == 30.0  # best test acc
     assert rec.metrics["train_accuracy"] == 6.0 and seen["test"] == "te"
     assert rec.report["best_val_acc"] == 20.0
+    # trained before: free, the same record; the same genome at another budget is not
+    assert ev.costs(genomes, budgets) == [0.0]
+    assert ev.costs(genomes, [TrainRecipe(epochs=2)]) == [2.0]
     # diverged members lose every comparison
-    bad = dict(res, status="diverged")
-    ev2 = TrainerEvaluator(None, CTX, config=EGNASConfig(), data=(1, 2, 3),
-                           train_fn=lambda *a, **k: [bad])
-    (rec2,) = ev2.evaluate(genomes, strategy.budgets_for(state, genomes))
+    bad = dataclasses.replace(res, status="diverged")
+    ev2 = TrainerEvaluator(None, CTX, data=(1, 2, 3), train_fn=lambda *a, **k: [bad])
+    (rec2,) = ev2.evaluate(genomes, budgets)
     assert rec2.metrics["accuracy"] == 0.0 and not math.isnan(rec2.metrics["accuracy"])
+    # the evaluator keeps its own settings and needs the strategy's recipes
+    assert ev2.config == EGNASConfig()
+    with pytest.raises(ConfigError, match="TrainRecipe"):
+        ev2.evaluate(genomes)
+    assert TrainerEvaluator(None, CTX, preset="smoke", n_val="64").config == \
+        dataclasses.replace(PRESETS["smoke"], n_val=64)
 
 
 @pytest.mark.slow
 def test_end_to_end_with_real_trainer_on_fashion_mnist(shared_data, tmp_path):
-    train_mod = pytest.importorskip("jaxnas.train")
-    if not hasattr(train_mod, "train_population"):
-        pytest.skip("jaxnas.train.train_population is not available yet")
-    cfg = dataclasses.replace(PRESETS["smoke"], n_train=256, n_val=128, n_test=128,
-                              max_depth_candidates=1, max_width_candidates=1, micro_layers=1)
-    ctx = SearchContext(space_name="egnas", dataset="fashion_mnist",
-                        data_dir=str(shared_data))
-    log = tmp_path / "log.jsonl"
-    ev = TrainerEvaluator(None, ctx, config=cfg, log_path=log)
-    state, summary = run_search(EGNAS(None, cfg, ctx), ev)
-    assert state.done and summary.candidates == len(read_log(log))
-    for rec in read_log(log):
+    cfg = dataclasses.replace(PRESETS["smoke"], n_train=256, n_val=128, n_test=128)
+    options = (("n_test", "128"), ("n_train", "256"), ("n_val", "128"))
+    # the evaluator gets the run's preset and data sizes through evaluator_options
+    config = runner.RunConfig(space="egnas", dataset="fashion_mnist", strategy="egnas",
+                              queries=10 ** 6, preset="smoke", options=options,
+                              evaluator_options=(("preset", "smoke"),) + options,
+                              data_dir=str(shared_data))
+    made = []
+    make = runner.make_evaluator
+
+    def make_evaluator(*args, **kw):  # the real evaluator, kept to count its trainings
+        made.append(make(*args, **kw))
+        return made[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "make_evaluator", make_evaluator)
+        part = runner.run_seed(config, 0, tmp_path, stop_after_steps=2)
+        assert not part["finished"] and made[-1].config == cfg
+        first = made[-1].trainings
+        result = runner.run_seed(config, 0, tmp_path)
+    evals = SeedStore(tmp_path, 0).load_evals()
+    assert result["finished"] and "genome" in result["result"]
+    trained = sum(1 for _, _, rec in evals if rec.cost > 0)  # cost 0: a repeat, not trained
+    assert made[-1].trainings == trained - first  # the resumed run never retrained
+    for _, _, rec in evals:
         assert 0.0 <= rec.metrics["accuracy"] <= 100.0
-    ev2 = TrainerEvaluator(None, ctx, config=cfg, log_path=log)
-    state2, summary2 = run_search(EGNAS(None, cfg, ctx), ev2)
-    assert summary2.trained_now == 0 and state2.result == state.result
 
 
 def test_finished_search_asks_nothing_and_evaluator_accepts_it():
     # the generic runner asks a finished search again (resume of a completed run)
-    ev = TrainerEvaluator(None, CTX, config=EGNASConfig(), data=(None, None, None),
-                          train_fn=FakeTrainer())
+    ev = TrainerEvaluator(None, CTX, data=(None, None, None), train_fn=FakeTrainer())
     assert ev.costs([]) == [] and ev.evaluate([]) == []

@@ -1,7 +1,12 @@
-"""Parameter counts of the genomes the EG-NAS authors logged (papers.md 1.5, 1.6, 1.8).
+"""Parameter counts of the genomes the EG-NAS authors logged (their search and final-training
+logs; docs/algorithms.md).
 
-The search's width-shrinking rule (params <= reference + 0.01 M) uses a closed-form count;
-it must equal jaxnas.nn.count_params and reproduce the authors' printed counts.
+The search's width-shrinking rule (params <= reference + 0.01 M) counts with
+jaxnas.nn.count_params, which must reproduce the authors' printed counts. For egnas it is a
+closed form (jaxnas.nn.counting.egnas_param_count: the search counts thousands of genomes),
+checked here against the traced count of the built network, on random genomes including the
+micro phase's shapes (odd widths, standard convs and kernel 5/7 anywhere, reduction layers).
+Every candidate of the two shipped search logs is checked in tests/test_egnas_replay.py.
 """
 
 from __future__ import annotations
@@ -9,25 +14,54 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaxnas.nn import count_params
-from jaxnas.search.egnas import analytic_param_count, plain_genome
+from jaxnas.nn import build_network, count_params
+from jaxnas.nn.counting import count_module_params, egnas_param_count
+from jaxnas.search.base import SearchContext
+from jaxnas.search.egnas import EGNAS, EGNASConfig, plain_genome
 from jaxnas.spaces.egnas import EgnasGenome
+
+
+def analytic_param_count(genome: EgnasGenome, num_classes: int, in_channels: int) -> int:
+    """The closed form count_params("egnas", ...) uses (jaxnas.nn.counting)."""
+    return egnas_param_count(genome, num_classes, in_channels)
+
+
+def traced_param_count(genome: EgnasGenome, num_classes: int, in_channels: int) -> int:
+    """The count of the built Flax network, traced (independent of the closed form)."""
+    return count_module_params(build_network("egnas", genome, num_classes),
+                               (28, 28, in_channels))
 
 
 def test_logged_l10_c64_cifar10_is_309450():
     g = plain_genome(10, 64)
-    assert count_params("egnas", g, 10, (32, 32, 3)) == 309450  # [C: CIFAR-10 search log]
+    assert count_params("egnas", g, 10, (32, 32, 3)) == 309450  # the CIFAR-10 search log
     assert analytic_param_count(g, 10, 3) == 309450
+    strategy = EGNAS(None, EGNASConfig(), SearchContext(space_name="egnas", dataset="cifar10"))
+    assert strategy.count_params(g) == 309450  # what the search's budget rule counts
 
 
-def test_closed_form_count_equals_flax_count():
+def test_closed_form_count_equals_traced_count():
     rng = np.random.default_rng(0)
-    for classes, channels in ((10, 1), (100, 3), (47, 1)):
-        depth, width = int(rng.integers(10, 22)), int(rng.integers(9, 60))
+    cases = [(10, 1), (100, 3), (47, 1), (10, 3)] * 3
+    for classes, channels in cases:
+        depth, width = int(rng.integers(1, 26)), int(rng.integers(1, 70))
         g = EgnasGenome(depth, width, tuple(int(v) for v in rng.integers(0, 2, depth)),
                         tuple(int(v) for v in rng.choice([3, 5, 7], depth)))
-        assert analytic_param_count(g, classes, channels) == \
-            count_params("egnas", g, classes, (28, 28, channels))
+        expected = traced_param_count(g, classes, channels)
+        assert analytic_param_count(g, classes, channels) == expected
+        assert count_params("egnas", g, classes, (28, 28, channels)) == expected
+
+
+def test_closed_form_on_micro_phase_shapes():
+    # the authors' micro candidates: L18 nets shrunk one channel at a time with one layer
+    # (before, at and after each reduction layer 6 and 12) made a standard conv or kernel 5
+    for width in (51, 35):
+        for layer in (0, 6, 12, 17):
+            for op, k in ((1, 3), (0, 5), (1, 5)):
+                ops = tuple(op if i == layer else 0 for i in range(18))
+                ks = tuple(k if i == layer else 3 for i in range(18))
+                g = EgnasGenome(18, width, ops, ks)
+                assert analytic_param_count(g, 10, 1) == traced_param_count(g, 10, 1)
 
 
 def _reachable_millions(depth, width, n_std, n_k5, classes, channels):
@@ -57,7 +91,7 @@ def _reachable_millions(depth, width, n_std, n_k5, classes, channels):
     return {round((base + s) / 1e6, 3) for s in reach.get((n_std, n_k5), ())}
 
 
-# papers.md 1.6 (final models) and 1.5 (CIFAR-10 T search end, width 43): depth, width,
+# the authors' final models and the CIFAR-10 T search end (width 43): depth, width,
 # #standard convs, #kernel-5 layers, classes, input channels, printed params (M)
 LOGGED = [
     ("CIFAR-10 T", 26, 46, 2, 2, 10, 3, 0.466),
@@ -78,14 +112,14 @@ LOGGED = [
                          ids=[row[0] for row in LOGGED])
 def test_logged_final_models_are_reachable(name, depth, width, n_std, n_k5, classes,
                                            channels, logged):
-    # papers.md gives the layer counts but not the positions: the printed count must be one
+    # the logs give the layer counts but not the positions: the printed count must be one
     # of the counts of some placement
     assert logged in _reachable_millions(depth, width, n_std, n_k5, classes, channels), name
 
 
 # Exact per-layer genomes of the remaining final models (the "Arguments" line and the printed
 # "Model Parameters = x MB" of siddikui/Efficient-Macro-Micro-NAS Train/*/Train.txt, commit
-# 71b17a5; papers.md 1.6 points there for the genomes). The five -T runs and CIFAR-10 L10/C64
+# 71b17a5). The five -T runs and CIFAR-10 L10/C64
 # are checked exactly in tests/test_nn.py; together every logged final model is covered.
 # C10-M: the log passes 26 kernels for 21 layers; NetworkMix reads the first 21.
 LOGGED_EXACT = {
@@ -107,7 +141,7 @@ def test_logged_final_genomes_match_printed_params_exactly(name):
     depth, width, ops, ks, classes, channels, logged_m = LOGGED_EXACT[name]
     g = EgnasGenome(depth, width, ops, ks)
     n_std, n_k5 = sum(ops), sum(k == 5 for k in ks)
-    row = next(r for r in LOGGED if r[0] == name)  # papers.md 1.6 layer counts agree
+    row = next(r for r in LOGGED if r[0] == name)  # the logged layer counts agree
     assert (row[1], row[2], row[3], row[4]) == (depth, width, n_std, n_k5)
     expected = round(logged_m * 1e6)
     assert analytic_param_count(g, classes, channels) == expected

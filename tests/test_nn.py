@@ -21,7 +21,7 @@ from jaxnas.spaces.egnas import EgnasGenome
 from jaxnas.spaces.nb101 import NB101Genome
 from jaxnas.spaces.nb201 import NB201Genome
 
-# NASLib op codes (shared/data/README.md): key order 0-1, 0-2, 0-3, 1-2, 1-3, 2-3
+# NASLib op codes (keys of NASLib's zc_nasbench201.json): key order 0-1, 0-2, 0-3, 1-2, 1-3, 2-3
 NASLIB_CODES = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 
 
@@ -30,10 +30,11 @@ def naslib_key_to_genome(key: str) -> NB201Genome:
     return NB201Genome(tuple(NASLIB_CODES[codes[i]] for i in (0, 1, 3, 2, 4, 5)))
 
 
-# ---------------------------------------------------------------- egnas (papers.md 1.2, 1.6)
+# ------------------------------------------- egnas (docs/algorithms.md, Efficient Global NAS)
 
 # (L, C, ops, kernels, in channels, classes, "Model Parameters = x MB" printed by the authors'
-# train logs, siddikui/Efficient-Macro-Micro-NAS Train/*/Train.txt and papers.md 1.8)
+# train logs, siddikui/Efficient-Macro-Micro-NAS Train/*/Train.txt; the L10-C64 start net's
+# count is printed by the authors' CIFAR-10 search log)
 EGNAS_LOGGED = {
     "cifar10-L10-C64": (10, 64, (0,) * 10, (3,) * 10, 3, 10, 0.309450),
     "fmnist-T": (18, 54, (0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0),
@@ -203,6 +204,27 @@ def test_conv_matmul_grad_falls_back_for_grouped_convs():
                                jax.lax.conv_general_dilated(x, w, *args, **kw), rtol=1e-6)
     with pytest.raises(ConfigError, match="impl"):
         conv(4, 3, impl="cudnn")
+
+
+def test_conv_impl_is_an_explicit_option_never_read_from_the_environment(monkeypatch):
+    """``conv_impl`` picks the kernel-gradient path by its value, the kernel size and the
+    backend only; build_network threads it to every dense conv."""
+    uses_matmul = lambda m: m.conv_general_dilated is conv_matmul_grad  # noqa: E731
+    cpu = jax.default_backend() == "cpu"
+    for flags in ("", "--xla_cpu_experimental_ynn_fusion_type=reduce"):
+        monkeypatch.setenv("XLA_FLAGS", flags)
+        assert uses_matmul(conv(4, 1)) is cpu and not uses_matmul(conv(4, 3))
+        assert uses_matmul(conv(4, 3, impl="auto_ynnpack")) is cpu
+    assert not uses_matmul(conv(4, 1, impl="xla")) and uses_matmul(conv(4, 3, impl="matmul_grad"))
+    g = EgnasGenome(3, 4, (0, 1, 0), (3, 5, 3))
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 16, 16, 3))
+    nets = {impl: build_network("egnas", g, 10, conv_impl=impl) for impl in ("xla", "matmul_grad")}
+    variables = nets["xla"].init(jax.random.PRNGKey(0), x)
+    np.testing.assert_allclose(nets["xla"].apply(variables, x),
+                               nets["matmul_grad"].apply(variables, x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="conv_impl"):
+        build_network("nb201", NB201Genome(("nor_conv_3x3",) * 6), 10,
+                      conv_impl="cudnn").init(jax.random.PRNGKey(0), x)
 
 
 # ---------------------------------------------------------------- forward passes

@@ -83,7 +83,8 @@ def test_get_space_limits():
     "name,size", [("nb101", 56), ("nb201", 84), ("darts", 176), ("egnas", 102 * 8 + 102 * 101 // 2)]
 )
 def test_encoding_sizes(name, size):
-    """papers.md 3.2: 56 / 84 / 176 (egnas: max_depth + 2 nodes, 8 node types)."""
+    """AG-Net encoding sizes (docs/algorithms.md): 56 / 84 / 176 (egnas: max_depth + 2 nodes,
+    8 node types)."""
     space = get_space(name)
     assert space.graph_spec.encoding_size == size
     assert space.graph_spec.node_types[:2] in (("output", "input"),)
@@ -395,7 +396,7 @@ def test_nb201_genome_errors():
 
 
 def test_nb201_agnet_encoding():
-    """papers.md 3.2 / AG-Net ADJACENCY_NB201: input->1,2,4; 1->3,5; 2,3->6; 4,5,6->output."""
+    """AG-Net ADJACENCY_NB201 (docs/algorithms.md): input->1,2,4; 1->3,5; 2,3->6; 4,5,6->output."""
     expected_edges = {(0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 6), (3, 6), (4, 7), (5, 7), (6, 7)}
     space = NB201Space()
     g = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
@@ -468,8 +469,8 @@ def test_darts_key_ignores_input_order_within_a_node():
 
 
 def test_darts_encoding_layout():
-    """NB301 row of papers.md 3.2: 11 nodes, input/input_1, 8 op nodes, output; a node read
-    from an intermediate node has edges from both of its op nodes."""
+    """AG-Net NB301 encoding (docs/algorithms.md): 11 nodes, input/input_1, 8 op nodes, output;
+    a node read from an intermediate node has edges from both of its op nodes."""
     space = DartsSpace()
     g = space.parse(DARTS_V2)
     y = space.encode(g)

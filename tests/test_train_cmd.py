@@ -8,28 +8,63 @@ import numpy as np
 import pytest
 
 from jaxnas.cli import main
-from jaxnas.cli.train_cmd import parse_genome, train_genome
 from jaxnas.errors import ConfigError, InvalidGenomeError
 from jaxnas.nn import count_params
-from jaxnas.spaces import get_space
+from jaxnas.spaces import get_space, parse_genome
+from jaxnas.train.recipe import TrainRecipe
+from jaxnas.train.single import parse_searched_genome, train_genome
 
 
-def test_parse_genome_takes_any_searched_egnas_width_and_other_spaces():
-    # the micro phase can shrink below the space's min_width (e.g. smoke/small presets)
-    g, text = parse_genome("egnas", "L4-C7-o0100-k3353")
-    assert (g.depth, g.width, g.ops, g.kernels) == (4, 7, (0, 1, 0, 0), (3, 3, 5, 3))
-    assert text == "L4-C7-o0100-k3353"
-    with pytest.raises(InvalidGenomeError, match="L4-C7-o010-k3353"):
-        parse_genome("egnas", "L4-C7-o010-k3353")
+def test_parse_genome_validates_against_the_space_limits():
+    g = parse_genome("egnas", "L10-C16-o0000000000-k3333333333")
+    assert (g.depth, g.width) == (10, 16)
+    for bad in ("L1-C999999-o0-k3", "L4-C7-o0100-k3353", "L4-C7-o010-k3353", "nonsense"):
+        with pytest.raises(InvalidGenomeError):
+            parse_genome("egnas", bad)
+    assert parse_genome("egnas", "L4-C7-o0100-k3353", min_depth=1, min_width=1).width == 7
     space = get_space("nb201")
     s = space.to_string(space.sample(np.random.default_rng(0)))
-    g2, text2 = parse_genome("nb201", s)
-    assert text2 == s and space.validate(g2) == g2
+    assert space.to_string(parse_genome("nb201", s)) == s
+    with pytest.raises(InvalidGenomeError):
+        parse_genome("nb201", "|conv~0|")
+
+
+def test_train_takes_any_searched_egnas_depth_and_width_up_to_the_maxima():
+    # the search's presets start shallower and its micro phase shrinks below min_width
+    g, text = parse_searched_genome("egnas", "L4-C7-o0100-k3353")
+    assert (g.depth, g.width, g.ops, g.kernels) == (4, 7, (0, 1, 0, 0), (3, 3, 5, 3))
+    assert text == "L4-C7-o0100-k3353"
+    with pytest.raises(InvalidGenomeError, match="width=999999"):
+        parse_searched_genome("egnas", "L1-C999999-o0-k3")
+    with pytest.raises(InvalidGenomeError):
+        parse_searched_genome("egnas", "L4-C7-o010-k3353")
+
+
+def test_cli_rejects_a_genome_outside_the_space_in_one_line(capsys):
+    rc = main(["train", "--space", "egnas", "--genome", "L1-C999999-o0-k3", "--dataset",
+               "fashion_mnist", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("jaxnas train: error:") and "width=999999" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_recipe_defaults_are_the_train_recipe():
+    from jaxnas.cli import build_parser
+    from jaxnas.cli.train_cmd import _recipe_overrides
+
+    args = build_parser().parse_args(["train", "--space", "egnas", "--genome", "x",
+                                      "--dataset", "mnist", "--epochs", "3"])
+    assert _recipe_overrides(args) == {}  # every default comes from TrainRecipe
+    args = build_parser().parse_args(["train", "--space", "egnas", "--genome", "x", "--dataset",
+                                      "mnist", "--epochs", "3", "--grad-clip", "0",
+                                      "--learning-rate", "0.1"])
+    assert _recipe_overrides(args) == {"grad_clip_norm": None, "learning_rate": 0.1}
+    assert TrainRecipe(epochs=1).learning_rate == 0.025
 
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"epochs": 0}, "epochs 0"),
-    ({"epochs": 1, "val_fraction": 1.0}, "val-fraction 1.0"),
+    ({"epochs": 1, "val_fraction": 1.0}, "val_fraction 1.0"),
 ])
 def test_bad_arguments_raise_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match):
@@ -55,9 +90,9 @@ def test_train_real_fashion_mnist_reports_best_and_final_test(shared_data, tmp_p
     assert curve[res["best_test_epoch"] - 1] == max(curve)
     assert all(0.0 <= a <= 100.0 for a in curve)
     assert res["train_images"] == 256 and res["test_images"] == 100
-    g, _ = parse_genome("egnas", "L4-C6-o0100-k3333")
+    g, _ = parse_searched_genome("egnas", "L4-C6-o0100-k3333")
     assert res["params"] == count_params("egnas", g, 10, (28, 28, 1))
-    # the authors' recipe (papers.md 1.4): 32 px crops of the 28 px images, cutout 16, ...
+    # the authors' recipe (docs/algorithms.md): 32 px crops of the 28 px images, cutout 16, ...
     assert res["recipe"]["crop_size"] == 32 and res["recipe"]["cutout_size"] == 16
     assert res["recipe"]["batch_size"] == 64 and res["recipe"]["learning_rate"] == 0.025
     printed = capsys.readouterr().out

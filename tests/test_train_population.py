@@ -20,7 +20,7 @@ from jaxnas.nn.supernet import (build_supernet, conv2d, dynamic_arrays, embed_va
                                 supernet_spec)
 from jaxnas.spaces.egnas import EgnasGenome, EgnasSpace
 from jaxnas.spaces.nb201 import NB201_OPS, NB201Genome
-from jaxnas.train import MemberResult, TrainBudget, TrainOptions, train_population
+from jaxnas.train import MemberResult, TrainRecipe, TrainOptions, train_population
 
 TINY = EgnasGenome(3, 4, (0, 1, 0), (3, 5, 3))
 
@@ -89,7 +89,7 @@ def test_supernet_forward_equals_standalone(space, impls):
 
 def test_nan_member_is_isolated(shared_data):
     tr, va = _fmnist(shared_data, 128, 64)
-    b = TrainBudget(epochs=2, batch_size=32, learning_rate=0.05)
+    b = TrainRecipe(epochs=2, batch_size=32, learning_rate=0.05)
     bad = b.with_(learning_rate=1e12, grad_clip_norm=None)
     keys = [jax.random.PRNGKey(11), jax.random.PRNGKey(12)]
     res = train_population("egnas", [TINY, TINY], [b, bad], tr, va, key=keys[0],
@@ -117,10 +117,10 @@ def test_nan_member_is_isolated(shared_data):
 
 @pytest.mark.parametrize("epochs", [1, 3])
 def test_per_step_cosine_follows_optax_schedule(epochs):
-    from jaxnas.train.population import _hyper, _step_lr
+    from jaxnas.train.step import hyper as _hyper, step_lr as _step_lr
     steps_per_epoch = 7
-    budgets = [TrainBudget(epochs=epochs, learning_rate=0.1, schedule="cosine_per_step"),
-               TrainBudget(epochs=epochs, learning_rate=0.1, schedule="cosine")]
+    budgets = [TrainRecipe(epochs=epochs, learning_rate=0.1, schedule="cosine_per_step"),
+               TrainRecipe(epochs=epochs, learning_rate=0.1, schedule="cosine")]
     reference = optax.cosine_decay_schedule(0.1, decay_steps=epochs * steps_per_epoch)
     per_epoch = optax.cosine_decay_schedule(0.1, decay_steps=epochs)
     for epoch in range(epochs):
@@ -134,7 +134,7 @@ def test_per_step_cosine_follows_optax_schedule(epochs):
 
 def test_per_step_schedule_trains_differently_from_per_epoch(shared_data):
     tr, va = _fmnist(shared_data, 128, 64)
-    budgets = [TrainBudget(epochs=1, batch_size=32, learning_rate=0.05, schedule=s)
+    budgets = [TrainRecipe(epochs=1, batch_size=32, learning_rate=0.05, schedule=s)
                for s in ("cosine", "cosine_per_step")]
     keys = [jax.random.PRNGKey(3)] * 2
     res = train_population("egnas", [TINY, TINY], budgets, tr, va, key=keys[0],
@@ -143,16 +143,16 @@ def test_per_step_schedule_trains_differently_from_per_epoch(shared_data):
     # the same first step (both at the base rate), then the per-step member anneals
     assert res[0].train_loss_per_epoch != res[1].train_loss_per_epoch
     with pytest.raises(ConfigError, match="schedule"):
-        TrainBudget(epochs=1, schedule="cosine_per_epoch")
+        TrainRecipe(epochs=1, schedule="cosine_per_epoch")
 
 
 def test_bad_arguments_raise(shared_data):
     tr, va = _fmnist(shared_data, 64, 32)
-    with pytest.raises(ConfigError, match="budgets"):
-        train_population("egnas", [TINY, TINY], [TrainBudget(epochs=1)], tr, va,
+    with pytest.raises(ConfigError, match="recipes"):
+        train_population("egnas", [TINY, TINY], [TrainRecipe(epochs=1)], tr, va,
                          key=jax.random.PRNGKey(0))
     with pytest.raises(ConfigError, match="executor"):
-        train_population("egnas", [TINY], TrainBudget(epochs=1), tr, va,
+        train_population("egnas", [TINY], TrainRecipe(epochs=1), tr, va,
                          key=jax.random.PRNGKey(0), executor="pmap")
 
 
@@ -160,7 +160,7 @@ def test_bad_arguments_raise(shared_data):
 def test_executors_agree_after_one_epoch(shared_data):
     tr, va = _fmnist(shared_data, 512, 256)
     genomes = [EgnasGenome(4, 6, (0, 1, 0, 0), (3, 3, 5, 3)), TINY]
-    budgets = [TrainBudget(epochs=1, batch_size=32, learning_rate=0.05)] * 2
+    budgets = [TrainRecipe(epochs=1, batch_size=32, learning_rate=0.05)] * 2
     keys = [jax.random.PRNGKey(5), jax.random.PRNGKey(6)]
     out = {ex: train_population("egnas", genomes, budgets, tr, va, key=keys[0],
                                 member_keys=keys, executor=ex)
@@ -177,14 +177,14 @@ def test_sharded_population_equals_unsharded(shared_data, tmp_path):
         import jax, json
         from jaxnas.data import load_dataset, subset, train_val_split
         from jaxnas.spaces.egnas import EgnasGenome
-        from jaxnas.train import TrainBudget, train_population
+        from jaxnas.train import TrainRecipe, train_population
         assert len(jax.devices()) == 4
         full = load_dataset("fashion_mnist", "train", data_dir={str(shared_data)!r})
         tr, va = train_val_split(full, 0.1, 0)
         tr, va = subset(tr, 128, 0), subset(va, 64, 1)
         gs = [EgnasGenome(3, 4, (0, 1, 0), (3, 5, 3)), EgnasGenome(4, 3, (0, 0, 1, 0), (3, 3, 3, 5)),
               EgnasGenome(3, 2, (1, 0, 0), (3, 3, 3))]  # 3 members on 4 devices: padded
-        b = TrainBudget(epochs=1, batch_size=32, learning_rate=0.05)
+        b = TrainRecipe(epochs=1, batch_size=32, learning_rate=0.05)
         keys = [jax.random.PRNGKey(i) for i in range(3)]
         out = {{}}
         for name, devs in (("sharded", None), ("single", jax.devices()[:1])):
@@ -219,7 +219,7 @@ def test_sixteen_member_egnas_population_one_epoch_fashion_mnist(shared_data):
     space = EgnasSpace(min_depth=4, max_depth=8, min_width=8, max_width=16, kernel_choices=(3, 5))
     rng = np.random.default_rng(0)
     genomes = [space.sample(rng) for _ in range(16)]
-    budget = TrainBudget(epochs=1, cutout_size=0, crop_size=full.info.image_size,
+    budget = TrainRecipe(epochs=1, cutout_size=0, crop_size=full.info.image_size,
                          schedule="cosine_per_step")
     res = train_population("egnas", genomes, budget, tr, va, key=jax.random.PRNGKey(0))
     accs = [r.val_acc_per_epoch[0] for r in res]

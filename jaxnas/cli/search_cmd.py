@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from jaxnas.cli.outputs import check_output_path
 from jaxnas.errors import ConfigError
 
 
@@ -78,8 +79,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batched", action="store_true",
                         help="let strategies that support it evaluate in batches")
     parser.add_argument("--data-dir", default=None,
-                        help="dataset directory for training evaluators ($JAXNAS_DATA_DIR)")
+                        help="dataset directory for training evaluators ($JAXNAS_DATA_DIR); "
+                             "where the data lives is not part of a run's identity, so a "
+                             "resumed run may name another copy of the same data")
+    parser.add_argument("--train-preset", default=None,
+                        help="train evaluator: smoke, cpu or paper (images, epochs, network "
+                             "size; jaxnas.train.presets)")
+    parser.add_argument("--evaluator-option", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="evaluator setting (repeatable), e.g. train: policy=aware, "
+                             "epochs=5, executor=loop, seed=0")
+    parser.add_argument("--replay-log", default=None, metavar="PATH",
+                        help="egnas: answer every candidate from an EG-NAS authors' search log "
+                             "(a path, or a shipped log's name such as "
+                             "FashionMNIST-20240213-114828) instead of training; sets "
+                             "--evaluator replay, the log's dataset, search configuration and "
+                             "budget (evaluator option log=PATH)")
     parser.set_defaults(run=run)
+    parser.set_defaults(parser_defaults=_defaults(parser))
+
+
+#: flags that define a run (RunConfig); on --resume they may only repeat the stored values,
+#: except a larger --queries, which extends the run (the extra queries really run)
+RUN_FLAGS = ("space", "dataset", "strategy", "queries", "seeds", "seed_offset", "option",
+             "preset", "evaluator", "objective", "device", "max_latency", "batched",
+             "train_preset", "evaluator_option")
+
+
+def _defaults(parser: argparse.ArgumentParser) -> dict:
+    """The value of every flag when it is not given."""
+    return vars(parser.parse_args([]))
 
 
 def config_from_args(args: argparse.Namespace):
@@ -89,31 +118,75 @@ def config_from_args(args: argparse.Namespace):
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds} must be >= 1")
     options = parse_option_strings(args.option)
+    evaluator_options = parse_option_strings(args.evaluator_option, "--evaluator-option")
+    if args.train_preset is not None:
+        if "preset" in evaluator_options:
+            raise ConfigError("give the train preset once: --train-preset or "
+                              "--evaluator-option preset=...")
+        evaluator_options["preset"] = args.train_preset
+    evaluator = args.evaluator
+    fields = dict(space=args.space, dataset=args.dataset, queries=args.queries,
+                  evaluator=evaluator, options=tuple(sorted(options.items())),
+                  evaluator_options=tuple(sorted(evaluator_options.items())))
+    if getattr(args, "replay_log", None) is not None:  # EG-NAS: replay an authors' log
+        from jaxnas.search.egnas.replay import replay_cli_fields
+
+        default = getattr(args, "parser_defaults", {})
+        fields.update(replay_cli_fields(
+            args.replay_log, strategy=canonical_strategy_name(args.strategy),
+            evaluator=evaluator, options=options, evaluator_options=evaluator_options,
+            **{f: None if getattr(args, f) == default.get(f) else getattr(args, f)
+               for f in ("space", "dataset", "queries")}))
+    elif evaluator_options and evaluator is None:
+        raise ConfigError("--train-preset and --evaluator-option need --evaluator (e.g. train)")
     return RunConfig(
-        space=args.space, dataset=args.dataset, strategy=canonical_strategy_name(args.strategy),
-        queries=args.queries,
+        strategy=canonical_strategy_name(args.strategy),
         seeds=tuple(range(args.seed_offset, args.seed_offset + args.seeds)),
-        options=tuple(sorted(options.items())), preset=args.preset, evaluator=args.evaluator,
-        objective=args.objective, device=args.device, max_latency=args.max_latency,
-        batched=args.batched, data_dir=args.data_dir,
+        preset=args.preset, objective=args.objective, device=args.device,
+        max_latency=args.max_latency, batched=args.batched, data_dir=args.data_dir, **fields,
     )
+
+
+def resumed_config(args: argparse.Namespace, parser_defaults: dict, stored: dict):
+    """The stored run's config; a run flag given with another value is an error, except a
+    larger --queries (the documented extension) and --data-dir (another copy of the data)."""
+    import dataclasses
+
+    from jaxnas.search.runner import RunConfig
+
+    config = RunConfig.from_json(stored)
+    given = [f for f in RUN_FLAGS if getattr(args, f) != parser_defaults[f]]
+    if not given:
+        return dataclasses.replace(config, data_dir=args.data_dir or config.data_dir)
+    asked = config_from_args(argparse.Namespace(**{
+        **vars(args), **{f: getattr(args, f) if f in given else parser_defaults[f]
+                         for f in RUN_FLAGS}}))
+    for flag in given:
+        field = {"seed_offset": "seeds", "option": "options", "train_preset":
+                 "evaluator_options", "evaluator_option": "evaluator_options"}.get(flag, flag)
+        new, old = getattr(asked, field), getattr(config, field)
+        if flag == "queries" and new > old:
+            continue
+        if new != old:
+            raise ConfigError(f"--{flag.replace('_', '-')} conflicts with the resumed run "
+                              f"({field}={old!r}); drop it to resume, or pick a new --run-dir")
+    queries = max(config.queries, asked.queries) if "queries" in given else config.queries
+    return dataclasses.replace(config, queries=queries,
+                               data_dir=args.data_dir or config.data_dir)
 
 
 def run(args: argparse.Namespace) -> int:
     from jaxnas.search.plots import plot_curves
-    from jaxnas.search.runner import (
-        RunConfig,
-        format_summary,
-        new_run_dir,
-        run_search,
-    )
+    from jaxnas.search.runner import format_summary, new_run_dir, run_search
     from jaxnas.search.store import load_run_config
 
-    command = list(getattr(args, "argv", None) or ["jaxnas", *sys.argv[1:]])
+    command = list(args.argv)
     json_path = args.json
+    check_output_path(json_path, "--json")
+    check_output_path(args.plot, "--plot")
     if args.resume is not None:
         stored = load_run_config(args.resume)
-        config = RunConfig.from_json(stored["config"])
+        config = resumed_config(args, args.parser_defaults, stored["config"])
         run_dir = args.resume
         if json_path is None and stored.get("json_path"):
             json_path = Path(stored["json_path"])
@@ -124,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers {args.workers} must be >= 1")
     show_progress = args.progress or (not args.quiet and sys.stderr.isatty())
     results = run_search(config, run_dir, workers=args.workers, show_progress=show_progress,
-                         command=command, json_path=json_path)
+                         command=command, json_path=json_path,
+                         extend=args.resume is not None)
     if not args.quiet:
         title = (f"{config.strategy} on {results['space_label']} / {config.dataset}: report "
                  f"metric of the incumbent over {len(config.seeds)} seeds (std ddof=0)")

@@ -1,6 +1,6 @@
 """On-device data augmentation: pure JAX, batched (B, H, W, C), jit-able, explicit keys.
 
-Mirrors the EG-NAS / DARTS torchvision pipeline (papers.md 1.3):
+Mirrors the EG-NAS / DARTS torchvision pipeline (docs/algorithms.md):
 ``RandomCrop(32, padding=4) -> RandomHorizontalFlip -> ToTensor + Normalize -> Cutout(16)``.
 On the 28x28 MNIST family RandomCrop(32, padding=4) takes a 32x32 window of the 36x36 padded
 image, so training runs at 32x32 while evaluation stays at 28x28 (the authors' quirk; the

@@ -19,6 +19,7 @@ import gzip
 import os
 import pickle
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +83,9 @@ def load_dataset(
     """
     info = dataset_info(name)
     check_choice("split", split, SPLITS)
+    if info.file_format == "none":
+        raise DataNotFoundError(f"jaxnas knows the shape of {info.name!r} (for describe and "
+                                f"the NB201 tables) but has no loader for its images")
     check_choice("backend", backend, BACKENDS)
     root = resolve_data_dir(data_dir)
 
@@ -148,14 +152,21 @@ def _existing(path: Path) -> Path | None:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    """Parse an IDX file (gzipped or not) of unsigned bytes into a numpy array."""
+    """Parse an IDX file (gzipped or not) of unsigned bytes into a numpy array; a damaged
+    file is a one-line DataNotFoundError that names it."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as error:  # truncated or not gzip at all
+        raise DataNotFoundError(f"{path} cannot be read ({type(error).__name__}: {error}); "
+                                f"download it again") from None
     # header: two zero bytes, type code (0x08 = uint8), number of dims, then big-endian sizes
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataNotFoundError(f"{path} is not an IDX file of unsigned bytes")
     ndim = data[3]
+    if not 1 <= ndim <= 4 or len(data) < 4 + 4 * ndim:
+        raise DataNotFoundError(f"{path} has a damaged IDX header ({ndim} dimensions)")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     offset = 4 + 4 * ndim
     expected = int(np.prod(dims))

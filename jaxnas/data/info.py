@@ -36,13 +36,13 @@ class DatasetInfo:
     std: tuple[float, ...]
     train_size: int
     test_size: int
-    file_format: str  # "idx" or "cifar"
+    file_format: str  # "idx", "cifar", or "none" (shape only: no loader in jaxnas)
     train_files: tuple[str, ...]
     test_files: tuple[str, ...]
     archive_files: tuple[str, ...] = ()
     tfds_name: str = ""
     transposed: bool = False  # EMNIST stores images transposed (column-major)
-    train_crop_size: int = 32  # EG-NAS trains every dataset on 32x32 crops (papers.md 1.3)
+    train_crop_size: int = 32  # EG-NAS trains every dataset on 32x32 crops (docs/algorithms.md)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -103,16 +103,28 @@ _INFOS: dict[str, DatasetInfo] = {
         train_files=("cifar-100-python/train",), test_files=("cifar-100-python/test",),
         archive_files=("cifar-100-python.tar.gz",), tfds_name="cifar100",
     ),
+    # NAS-Bench-201's 16x16 downsampled ImageNet (120 classes): its shape and class count for
+    # `describe` and the NB201 tables; jaxnas has no loader for its images
+    "imagenet16-120": DatasetInfo(
+        name="imagenet16-120", num_classes=120, channels=3, image_size=16, allow_flip=True,
+        mean=(122.68 / 255, 116.66 / 255, 104.01 / 255),
+        std=(63.22 / 255, 61.26 / 255, 65.09 / 255),
+        train_size=151_700, test_size=6_000, file_format="none", train_files=(),
+        test_files=(), train_crop_size=16,
+    ),
 }
 
 DATASET_NAMES: tuple[str, ...] = tuple(_INFOS)
+#: other spellings accepted for a dataset name
+_ALIASES = {"imagenet16": "imagenet16-120", "imagenet16_120": "imagenet16-120"}
 
 
 def dataset_info(name: str) -> DatasetInfo:
     """Return the :class:`DatasetInfo` of ``name``; UnknownNameError lists the allowed names."""
     try:
-        return _INFOS[name]
-    except (KeyError, TypeError):
+        key = name.lower()
+        return _INFOS[_ALIASES.get(key, key)]
+    except (KeyError, TypeError, AttributeError):
         raise UnknownNameError(
             f"unknown dataset {name!r}; choose one of {list(DATASET_NAMES)}"
         ) from None

@@ -1,7 +1,7 @@
 """Deterministic splits of an :class:`ArrayDataset` and per-epoch batch index arrays.
 
 Search must select architectures on a validation set carved from the TRAINING split, never
-on the test split (the EG-NAS code selected on test; papers.md 1.4). Splits use a numpy
+on the test split (the EG-NAS code selected on test; docs/algorithms.md). Splits use a numpy
 ``Generator`` (PCG64) seeded explicitly, so the same seed gives the same split on every
 machine and numpy version that keeps PCG64's stream (numpy guarantees this for ``permutation``
 of a given Generator within its stability policy).

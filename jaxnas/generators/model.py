@@ -1,4 +1,4 @@
-"""AG-Net generator and surrogate predictor in Flax (papers.md sections 3.3 and 3.4).
+"""AG-Net generator and surrogate predictor in Flax (docs/algorithms.md, AG-Net).
 
 The generator decodes a latent ``z`` (``latent_dim`` = 32) into a node-attributed DAG of
 ``max_nodes`` nodes, one node at a time. Graphs are *dense and padded*: the node states of a
@@ -6,10 +6,12 @@ batch are an array (B, N, d_n) and the partial graph at step t is the first t no
 adjacency (B, t, t) of the edges generated so far whose raw logit is > 0.5. Because every graph
 of the batch owns its own (t, t) block, a batch of partial graphs never exchanges messages.
 (The original torch-geometric code offsets the edge indices of the batched graphs by "max node
-index used so far + 1", which misaligns graphs whose newest node has no incoming edge; that
-bug is deliberately not carried over.)
+index used so far + 1", which misaligns graphs whose newest node has no incoming edge; and
+its edge head tiles the graph embedding and ``z`` over the batch (``repeat(idx, 1)``), so an
+edge row gets graph ``row mod B``'s values. Neither quirk is carried over: ``h_G`` and ``z``
+are broadcast per graph. Both are listed in docs/algorithms.md.)
 
-The N-1 generation steps are unrolled in Python (N is static), so one call of the module is
+The N-1 generation steps run as one ``nn.scan`` (N is static), so one call of the module is
 one traced program; ``jax.jit`` of :func:`decode` compiles the whole decode of a batch once.
 """
 
@@ -226,7 +228,7 @@ class Generator(nn.Module):
 
 
 class Predictor(nn.Module):
-    """MLP surrogate on the generator's raw logits (papers.md 3.4).
+    """MLP surrogate on the generator's raw logits (docs/algorithms.md, AG-Net).
 
     ``num_layers`` = 4 gives 5 Dense layers (in->H, 3x H->H, H->out) with H = input size;
     an optional condition (device one-hot) is re-concatenated after every hidden layer.

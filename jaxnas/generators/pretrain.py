@@ -1,4 +1,4 @@
-"""Generator pretraining without accuracies (papers.md 3.5) and the shipped weights.
+"""Generator pretraining without accuracies (docs/algorithms.md, AG-Net) and the shipped weights.
 
 Per step: draw B real graphs (the targets) and B independent ``z ~ N(0, I)``, decode the z and
 minimise mean cross-entropy (node types over all N slots) + mean BCE-with-logits (edges); Adam

@@ -1,4 +1,6 @@
-"""From generator logits to discrete graphs, encodings and space genomes (papers.md 3.3).
+"""From generator logits to discrete graphs, encodings and space genomes.
+
+See docs/algorithms.md, AG-Net.
 
 Sampling follows the original ``convert_to_pg_data``: node types are drawn from
 Categorical(logits) for nodes 0..N-2 (node 0's logits are fixed to the input type), the last

@@ -58,7 +58,8 @@ def pad_graphs(
     """
     if not graphs:
         raise ConfigError("pad_graphs needs at least one graph, got an empty sequence")
-    batch = jraph.batch_np(list(graphs)) if hasattr(jraph, "batch_np") else jraph.batch(list(graphs))
+    batch_fn = jraph.batch_np if hasattr(jraph, "batch_np") else jraph.batch
+    batch = batch_fn(list(graphs))
     real_nodes = int(np.sum(batch.n_node))
     real_edges = int(np.sum(batch.n_edge))
     n_node = real_nodes + 1 if n_node is None else n_node

@@ -5,12 +5,21 @@ called as ``module.apply(variables, x, train=bool, mutable=["batch_stats"])`` on
 input (BatchNorm running statistics live in the ``"batch_stats"`` collection). The networks
 follow the reference code of each space:
 
-* ``"egnas"``: the chain net of Efficient Global NAS (options: ``depthwise_impl``);
+* ``"egnas"``: the chain net of Efficient Global NAS (options: ``depthwise_impl``,
+  ``conv_impl``);
 * ``"nb101"``: the NAS-Bench-101 network (options: ``stem_channels``, ``num_stacks``,
   ``cells_per_stack``);
-* ``"nb201"``: NAS-Bench-201's TinyNetwork (options: ``channels``, ``cells_per_stage``);
+* ``"nb201"``: NAS-Bench-201's TinyNetwork (options: ``channels``, ``cells_per_stage``,
+  ``conv_impl``);
 * ``"darts"``: DARTS' NetworkCIFAR (options: ``channels`` (36), ``layers`` (20),
-  ``auxiliary``, ``drop_path_prob``, ``depthwise_impl``).
+  ``auxiliary``, ``drop_path_prob``, ``depthwise_impl``, ``conv_impl``).
+
+``conv_impl`` (egnas, nb201, darts; one of :data:`CONV_IMPLS`, default ``"auto"``) picks how the
+dense convolutions compute their gradients (:func:`jaxnas.nn.layers.resolve_conv_impl`); it is
+an explicit option, never read from the environment, and changes only speed and float
+round-off. ``"auto"`` is the fastest under the ``jaxnas`` command's XLA:CPU flags;
+``jaxnas.cpu_tuning.conv_impl_for_flags(os.environ)`` names the best one for other flags.
+``depthwise_impl`` (egnas, darts) does the same for the depthwise convolutions.
 
 ``count_params`` counts trainable parameters (PyTorch convention: weights, biases, BN scale
 and bias; not running statistics). ``count_flops`` counts multiply-accumulates for one image,
@@ -25,10 +34,10 @@ from typing import Any, Sequence
 import flax.linen as nn
 
 from jaxnas.errors import ConfigError, InvalidGenomeError, UnknownNameError
-from jaxnas.nn.counting import count_module_flops, count_module_params
+from jaxnas.nn.counting import count_module_flops, count_module_params, egnas_param_count
 from jaxnas.nn.darts import DARTS_V2, DartsNetwork
 from jaxnas.nn.egnas import EgnasNetwork
-from jaxnas.nn.layers import DepthwiseConv
+from jaxnas.nn.layers import CONV_IMPLS, DEPTHWISE_IMPLS, DepthwiseConv
 from jaxnas.nn.nb101 import NB101Network
 from jaxnas.nn.nb201 import NB201Network
 from jaxnas.spaces.darts import DartsGenome
@@ -38,6 +47,7 @@ from jaxnas.spaces.nb201 import NB201Genome
 
 __all__ = [
     "build_network", "count_params", "count_flops", "NETWORKS", "DARTS_V2", "DepthwiseConv",
+    "CONV_IMPLS", "DEPTHWISE_IMPLS",
     "EgnasNetwork", "NB101Network", "NB201Network", "DartsNetwork",
 ]
 
@@ -70,14 +80,18 @@ def build_network(space_name: str, genome: Any, num_classes: int, **options: Any
 @functools.lru_cache(maxsize=4096)
 def _cached_params(space_name: str, genome: Any, num_classes: int,
                    input_shape: tuple[int, ...], options: tuple) -> int:
-    return count_module_params(build_network(space_name, genome, num_classes, **dict(options)),
-                               input_shape)
+    module = build_network(space_name, genome, num_classes, **dict(options))  # checks inputs
+    if space_name == "egnas":  # closed form (its options change speed only, not the count)
+        return egnas_param_count(genome, num_classes, input_shape[-1])
+    return count_module_params(module, input_shape)
 
 
 def count_params(space_name: str, genome: Any, num_classes: int,
                  input_shape: Sequence[int] = (32, 32, 3), **options: Any) -> int:
     """Trainable parameters of the network (PyTorch convention), for an NHWC
-    ``input_shape`` (H, W, C) image; traced with ``jax.eval_shape`` (nothing is allocated)."""
+    ``input_shape`` (H, W, C) image; traced with ``jax.eval_shape`` (nothing is allocated),
+    except egnas: :func:`jaxnas.nn.counting.egnas_param_count` (closed form, tested against
+    the traced count)."""
     return _cached_params(space_name, genome, int(num_classes), tuple(int(s) for s in input_shape),
                           tuple(sorted(options.items())))
 

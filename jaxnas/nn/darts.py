@@ -59,10 +59,12 @@ def check_darts_genome(genome: DartsGenome) -> None:
 class ReLUConvBN(nn.Module):
     features: int
     kernel_size: int = 1
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        return batch_norm(train)(conv(self.features, self.kernel_size)(nn.relu(x)))
+        y = conv(self.features, self.kernel_size, impl=self.conv_impl)(nn.relu(x))
+        return batch_norm(train)(y)
 
 
 class FactorizedReduce(nn.Module):
@@ -72,15 +74,17 @@ class FactorizedReduce(nn.Module):
     row/column so both halves have the same size (even sizes: identical to the reference)."""
 
     features: int
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         x = nn.relu(x)
-        a = conv(self.features // 2, 1, 2, name="conv_1")(x)
+        a = conv(self.features // 2, 1, 2, name="conv_1", impl=self.conv_impl)(x)
         shifted = x[:, 1:, 1:, :]
         if x.shape[1] % 2 or x.shape[2] % 2:
             shifted = jnp.pad(shifted, ((0, 0), (0, x.shape[1] % 2), (0, x.shape[2] % 2), (0, 0)))
-        b = conv(self.features - self.features // 2, 1, 2, name="conv_2")(shifted)
+        b = conv(self.features - self.features // 2, 1, 2, name="conv_2",
+                 impl=self.conv_impl)(shifted)
         return batch_norm(train)(jnp.concatenate([a, b], axis=-1))
 
 
@@ -89,14 +93,15 @@ class SepConv(nn.Module):
     kernel_size: int
     strides: int
     impl: DwImpl = "auto"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         c = x.shape[-1]
         x = DepthwiseConv(c, self.kernel_size, self.strides, impl=self.impl)(nn.relu(x))
-        x = batch_norm(train)(conv(c, 1)(x))
+        x = batch_norm(train)(conv(c, 1, impl=self.conv_impl)(x))
         x = DepthwiseConv(c, self.kernel_size, 1, impl=self.impl)(nn.relu(x))
-        return batch_norm(train)(conv(self.features, 1)(x))
+        return batch_norm(train)(conv(self.features, 1, impl=self.conv_impl)(x))
 
 
 class DilConv(nn.Module):
@@ -105,31 +110,32 @@ class DilConv(nn.Module):
     strides: int
     dilation: int = 2
     impl: DwImpl = "auto"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         c = x.shape[-1]
         x = DepthwiseConv(c, self.kernel_size, self.strides, self.dilation,
                           impl=self.impl)(nn.relu(x))
-        return batch_norm(train)(conv(self.features, 1)(x))
+        return batch_norm(train)(conv(self.features, 1, impl=self.conv_impl)(x))
 
 
 def _apply_op(op: str, x: jax.Array, c: int, stride: int, train: bool,
-              impl: DwImpl, name: str) -> jax.Array:
+              impl: DwImpl, name: str, conv_impl: str = "auto") -> jax.Array:
     if op == "sep_conv_3x3":
-        return SepConv(c, 3, stride, impl, name=name)(x, train)
+        return SepConv(c, 3, stride, impl, conv_impl, name=name)(x, train)
     if op == "sep_conv_5x5":
-        return SepConv(c, 5, stride, impl, name=name)(x, train)
+        return SepConv(c, 5, stride, impl, conv_impl, name=name)(x, train)
     if op == "dil_conv_3x3":
-        return DilConv(c, 3, stride, 2, impl, name=name)(x, train)
+        return DilConv(c, 3, stride, 2, impl, conv_impl, name=name)(x, train)
     if op == "dil_conv_5x5":
-        return DilConv(c, 5, stride, 2, impl, name=name)(x, train)
+        return DilConv(c, 5, stride, 2, impl, conv_impl, name=name)(x, train)
     if op == "max_pool_3x3":
         return Pool("max", 3, stride, 1, name=name)(x)
     if op == "avg_pool_3x3":
         return Pool("avg", 3, stride, 1, count_include_pad=False, name=name)(x)
     if op == "skip_connect":
-        return x if stride == 1 else FactorizedReduce(c, name=name)(x, train)
+        return x if stride == 1 else FactorizedReduce(c, conv_impl, name=name)(x, train)
     # "none": the reference's Zero(stride) = x[:, ::s, ::s] * 0
     return x[:, ::stride, ::stride, :] * 0.0
 
@@ -141,15 +147,16 @@ class DartsCell(nn.Module):
     reduction_prev: bool
     drop_path_prob: float = 0.0
     impl: DwImpl = "auto"
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, s0: jax.Array, s1: jax.Array, train: bool) -> jax.Array:
-        c = self.features
+        c, ci = self.features, self.conv_impl
         if self.reduction_prev:
-            s0 = FactorizedReduce(c, name="preprocess0")(s0, train)
+            s0 = FactorizedReduce(c, ci, name="preprocess0")(s0, train)
         else:
-            s0 = ReLUConvBN(c, 1, name="preprocess0")(s0, train)
-        s1 = ReLUConvBN(c, 1, name="preprocess1")(s1, train)
+            s0 = ReLUConvBN(c, 1, ci, name="preprocess0")(s0, train)
+        s1 = ReLUConvBN(c, 1, ci, name="preprocess1")(s1, train)
         pairs = self.genome.reduce if self.reduction else self.genome.normal
         concat = self.genome.reduce_concat if self.reduction else self.genome.normal_concat
         states = [s0, s1]
@@ -158,7 +165,7 @@ class DartsCell(nn.Module):
             for k in (2 * step, 2 * step + 1):
                 op, idx = pairs[k]
                 stride = 2 if self.reduction and idx < 2 else 1
-                h = _apply_op(op, states[idx], c, stride, train, self.impl, f"op{k}")
+                h = _apply_op(op, states[idx], c, stride, train, self.impl, f"op{k}", ci)
                 if train and self.drop_path_prob > 0.0 and not (op == "skip_connect"
                                                                 and stride == 1):
                     keep = 1.0 - self.drop_path_prob
@@ -174,11 +181,12 @@ class AuxiliaryHeadCIFAR(nn.Module):
     """The DARTS auxiliary head (assumes an 8x8 input)."""
 
     num_classes: int
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         x = Pool("avg", 5, 3, 0, count_include_pad=False)(nn.relu(x))
-        x = nn.relu(batch_norm(train)(conv(128, 1)(x)))
+        x = nn.relu(batch_norm(train)(conv(128, 1, impl=self.conv_impl)(x)))
         x = nn.Conv(768, (2, 2), padding="VALID", use_bias=False, kernel_init=torch_kernel_init)(x)
         x = nn.relu(batch_norm(train)(x))
         return Dense(self.num_classes)(x.reshape(x.shape[0], -1))
@@ -194,12 +202,14 @@ class DartsNetwork(nn.Module):
     auxiliary: bool = False
     drop_path_prob: float = 0.0
     depthwise_impl: DwImpl = "auto"
+    conv_impl: str = "auto"  # jaxnas.nn.layers.CONV_IMPLS
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_darts_genome(self.genome)
         c = self.channels
-        x = batch_norm(train, name="stem_bn")(conv(3 * c, 3, name="stem_conv")(x))
+        x = conv(3 * c, 3, name="stem_conv", impl=self.conv_impl)(x)
+        x = batch_norm(train, name="stem_bn")(x)
         s0 = s1 = x
         reduction_prev = False
         for i in range(self.layers):
@@ -207,12 +217,13 @@ class DartsNetwork(nn.Module):
             if reduction:
                 c *= 2
             cell = DartsCell(self.genome, c, reduction, reduction_prev, self.drop_path_prob,
-                             self.depthwise_impl, name=f"cell{i}")
+                             self.depthwise_impl, self.conv_impl, name=f"cell{i}")
             s0, s1 = s1, cell(s0, s1, train)
             reduction_prev = reduction
             if self.auxiliary and i == 2 * self.layers // 3:
                 # built in both modes so init(train=False) creates its params too
-                aux = AuxiliaryHeadCIFAR(self.num_classes, name="auxiliary_head")(s1, train)
+                aux = AuxiliaryHeadCIFAR(self.num_classes, self.conv_impl,
+                                         name="auxiliary_head")(s1, train)
                 if train:
                     self.sow("intermediates", "aux_logits", aux)
         return Dense(self.num_classes, name="classifier")(global_avg_pool(s1))

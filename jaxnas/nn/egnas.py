@@ -1,4 +1,4 @@
-"""The chain network of Efficient Global NAS (papers.md 1.2; authors' ``NetworkMix.py``).
+"""The chain network of Efficient Global NAS (authors' ``NetworkMix.py``; docs/algorithms.md).
 
 stem conv3x3 (no bias) + BN -> 2C channels; L layers; layer 0 maps 2C -> C; layers
 ``L // 3`` and ``2L // 3`` have stride 2 and double the channels; op 0 = ReLU -> depthwise kxk
@@ -51,19 +51,21 @@ class EgnasNetwork(nn.Module):
     genome: EgnasGenome
     num_classes: int
     depthwise_impl: Literal["auto", "grouped", "shift", "native"] = "auto"
+    conv_impl: str = "auto"  # jaxnas.nn.layers.CONV_IMPLS
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         plan = egnas_layer_plan(self.genome)
-        x = conv(2 * self.genome.width, 3, name="stem_conv")(x)
+        ci = self.conv_impl
+        x = conv(2 * self.genome.width, 3, name="stem_conv", impl=ci)(x)
         x = batch_norm(train, name="stem_bn")(x)
         for i, (op, k, stride, c_in, c_out) in enumerate(plan):
             x = nn.relu(x)
             if op == SEPARABLE:
                 x = DepthwiseConv(c_in, k, stride, impl=self.depthwise_impl,
                                   name=f"layer{i}_dw")(x)
-                x = conv(c_out, 1, name=f"layer{i}_pw")(x)
+                x = conv(c_out, 1, name=f"layer{i}_pw", impl=ci)(x)
             else:
-                x = conv(c_out, k, stride, name=f"layer{i}_conv")(x)
+                x = conv(c_out, k, stride, name=f"layer{i}_conv", impl=ci)(x)
             x = batch_norm(train, name=f"layer{i}_bn")(x)
         return Dense(self.num_classes, name="classifier")(global_avg_pool(x))

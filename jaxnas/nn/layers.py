@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import flax.linen as nn
 
-from jaxnas.cpu_tuning import ynn_convolutions
 from jaxnas.errors import ConfigError, check_choice
 
 Initializer = Callable[..., jax.Array]
@@ -112,7 +111,34 @@ def conv_matmul_grad(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_d
                              tuple(int(d) for d in (rhs_dilation or (1, 1))))
 
 
-CONV_IMPLS = ("auto", "xla", "matmul_grad")
+#: ``conv_impl`` of the networks' dense convolutions (:func:`conv`); only speed differs.
+CONV_IMPLS = ("auto", "auto_ynnpack", "xla", "matmul_grad")
+
+
+def resolve_conv_impl(impl: str, kernel_size: int) -> str:
+    """``"xla"`` or ``"matmul_grad"`` for a ``kernel_size`` conv under ``impl``:
+
+    * ``"xla"``: ``lax.conv_general_dilated`` and XLA's gradients;
+    * ``"matmul_grad"``: :func:`conv_matmul_grad` (same forward, kernel gradient as matmuls);
+    * ``"auto"`` (default): on the CPU backend ``"matmul_grad"`` for 1x1 convs and ``"xla"``
+      for larger kernels, the fastest when XLA:CPU runs convolutions with its own (Eigen)
+      kernels, as under :func:`jaxnas.cpu_tuning.tune_cpu` and the ``jaxnas`` command (52 vs
+      66 ms forward + backward for 64x32x32x46, 3x3, docs/performance.md); ``"xla"`` on
+      GPU/TPU, where cuDNN's kernel gradient is fast;
+    * ``"auto_ynnpack"``: on the CPU backend ``"matmul_grad"`` for every conv, the fastest
+      when XLA:CPU hands convolutions to YNNPACK (XLA's default, without the tuning flag),
+      whose kernel gradient is 5-20x slower than its forward pass; ``"xla"`` on GPU/TPU.
+
+    :func:`jaxnas.cpu_tuning.conv_impl_for_flags` says which ``auto`` fits given XLA flags.
+    The choice depends only on ``impl``, the kernel size and the JAX backend, never on the
+    environment.
+    """
+    check_choice("conv_impl", impl, CONV_IMPLS)
+    if impl in ("xla", "matmul_grad"):
+        return impl
+    if jax.default_backend() != "cpu":
+        return "xla"
+    return "matmul_grad" if impl == "auto_ynnpack" or kernel_size == 1 else "xla"
 
 
 def conv(
@@ -125,22 +151,9 @@ def conv(
     name: str | None = None,
     impl: str = "auto",
 ) -> nn.Conv:
-    """A dense (ungrouped) conv with PyTorch's symmetric padding.
-
-    ``impl``: ``"xla"`` (``lax.conv_general_dilated``), ``"matmul_grad"``
-    (:func:`conv_matmul_grad`: same forward, kernel gradient as matmuls) or ``"auto"``: on the
-    CPU backend ``"matmul_grad"`` for 1x1 convs, and for every conv while XLA hands convs to
-    YNNPACK (its default; :func:`jaxnas.cpu_tuning.ynn_convolutions`), whose kernel gradient is
-    5-20x slower than its forward pass; ``"xla"`` for larger kernels once
-    :func:`jaxnas.cpu_tuning.tune_cpu` routes them to XLA's own conv (faster there than the
-    sliced matmuls: 52 vs 66 ms forward + backward for 64x32x32x46, 3x3); ``"xla"`` on GPU/TPU,
-    where cuDNN's kernel gradient is fast. Only speed differs.
-    """
-    check_choice("impl", impl, CONV_IMPLS)
-    if impl == "auto":
-        impl = "xla"
-        if jax.default_backend() == "cpu" and (kernel_size == 1 or ynn_convolutions()):
-            impl = "matmul_grad"
+    """A dense (ungrouped) conv with PyTorch's symmetric padding; ``impl`` is one of
+    :data:`CONV_IMPLS` (:func:`resolve_conv_impl`). Only speed and float round-off differ."""
+    impl = resolve_conv_impl(impl, kernel_size)
     return nn.Conv(
         features,
         (kernel_size, kernel_size),
@@ -181,7 +194,8 @@ class DepthwiseConv(nn.Module):
 
     ``impl``: ``"grouped"`` uses ``lax.conv`` with ``feature_group_count=C``; ``"shift"`` sums
     k*k shifted (strided) slices of the padded input times per-channel weights, which XLA:CPU
-    runs several times faster (findings.md); ``"native"`` calls the C++ kernels of
+    runs several times faster (923 vs 156 ms forward + backward for 64x32x32x64, 3x3,
+    docs/performance.md); ``"native"`` calls the C++ kernels of
     :mod:`jaxnas.nn.native` (CPU only, forward and both gradients; 10x faster than ``shift``'s
     backward); ``"auto"`` picks ``"native"`` on the CPU backend when it is available, else
     ``"shift"``, and ``"grouped"`` elsewhere. All use the kernel ``(k, k, 1, C)`` (the layout of

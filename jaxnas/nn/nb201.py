@@ -30,10 +30,12 @@ class ReLUConvBN(nn.Module):
     kernel_size: int
     strides: int = 1
     dilation: int = 1
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        x = conv(self.features, self.kernel_size, self.strides, self.dilation)(nn.relu(x))
+        x = conv(self.features, self.kernel_size, self.strides, self.dilation,
+                 impl=self.conv_impl)(nn.relu(x))
         return batch_norm(train)(x)
 
 
@@ -42,19 +44,22 @@ class ResNetBasicBlock(nn.Module):
     of AvgPool2d(2, 2) followed by a 1x1 conv (no BN)."""
 
     features: int
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        y = ReLUConvBN(self.features, 3, 2, name="conv_a")(x, train)
-        y = ReLUConvBN(self.features, 3, 1, name="conv_b")(y, train)
+        ci = self.conv_impl
+        y = ReLUConvBN(self.features, 3, 2, conv_impl=ci, name="conv_a")(x, train)
+        y = ReLUConvBN(self.features, 3, 1, conv_impl=ci, name="conv_b")(y, train)
         r = Pool("avg", 2, 2, 0, name="down_pool")(x)
-        r = conv(self.features, 1, name="down_conv")(r)
+        r = conv(self.features, 1, name="down_conv", impl=ci)(r)
         return r + y
 
 
 class NB201Cell(nn.Module):
     genome: NB201Genome
     features: int
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -66,14 +71,17 @@ class NB201Cell(nn.Module):
                     continue
                 h = nodes[src]
                 if op == "none":
-                    # x * 0, not zeros_like: keeps the graph honest and XLA fast (findings.md)
+                    # x * 0, not zeros_like: XLA spent seconds folding literal zeros
+                    # (docs/performance.md)
                     terms.append(h * 0.0)
                 elif op == "skip_connect":
                     terms.append(h)
                 elif op == "nor_conv_1x1":
-                    terms.append(ReLUConvBN(self.features, 1, name=f"edge{e}")(h, train))
+                    terms.append(ReLUConvBN(self.features, 1, conv_impl=self.conv_impl,
+                                            name=f"edge{e}")(h, train))
                 elif op == "nor_conv_3x3":
-                    terms.append(ReLUConvBN(self.features, 3, name=f"edge{e}")(h, train))
+                    terms.append(ReLUConvBN(self.features, 3, conv_impl=self.conv_impl,
+                                            name=f"edge{e}")(h, train))
                 else:  # avg_pool_3x3
                     terms.append(Pool("avg", 3, 1, 1, count_include_pad=False,
                                       name=f"edge{e}")(h))
@@ -91,19 +99,21 @@ class NB201Network(nn.Module):
     num_classes: int
     channels: int = 16
     cells_per_stage: int = 5
+    conv_impl: str = "auto"  # jaxnas.nn.layers.CONV_IMPLS
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_nb201_genome(self.genome)
         c = self.channels
-        x = conv(c, 3, name="stem_conv")(x)
+        x = conv(c, 3, name="stem_conv", impl=self.conv_impl)(x)
         x = batch_norm(train, name="stem_bn")(x)
         for stage in range(3):
             if stage > 0:
                 c *= 2
-                x = ResNetBasicBlock(c, name=f"reduce{stage}")(x, train)
+                x = ResNetBasicBlock(c, self.conv_impl, name=f"reduce{stage}")(x, train)
             for i in range(self.cells_per_stage):
-                x = NB201Cell(self.genome, c, name=f"stage{stage}_cell{i}")(x, train)
+                x = NB201Cell(self.genome, c, self.conv_impl,
+                              name=f"stage{stage}_cell{i}")(x, train)
         x = nn.relu(batch_norm(train, name="lastact_bn")(x))
         return Dense(self.num_classes, name="classifier")(global_avg_pool(x))
 

@@ -14,7 +14,7 @@ padded taps get zero gradient and, starting at zero, stay zero under weight deca
 are selected with ``jnp.where`` (0 * inf would be NaN), and an unused depth slot passes its input
 through. Every layer comes from :mod:`jaxnas.nn.layers`.
 
-EG-NAS (papers.md 1.2) slots: the chain of L layers has three stages split at the reduction
+EG-NAS (docs/algorithms.md) slots: the chain of L layers has three stages split at the reduction
 layers ``L // 3`` and ``2L // 3``; stage ``s`` has ``n_s`` slots, slot 0 of stages 1 and 2 is the
 stride-2 reduction, and members with fewer layers in a stage leave the trailing slots inactive
 (identity). NB201: every edge computes each op that some member uses there and selects one.
@@ -366,7 +366,7 @@ class _NB201SuperCell(nn.Module):
                 branches = []
                 for name in self.spec.edge_ops[e]:
                     if name == "none":
-                        branches.append(h * 0.0)  # not zeros_like (findings.md)
+                        branches.append(h * 0.0)  # not zeros_like: slow constant folding in XLA
                     elif name == "skip_connect":
                         branches.append(h)
                     elif name in _NB201_CONV:

@@ -1,4 +1,4 @@
-"""AG-Net: latent generator + surrogate with rank-weighted retraining (papers.md 3.6, 3.7).
+"""AG-Net: latent generator + surrogate with rank-weighted retraining (docs/algorithms.md, "AG-Net").
 
 One search round (``ask`` once the 16 initial random cells are known):
 
@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -52,14 +52,7 @@ from jaxnas.generators.model import (
 )
 from jaxnas.generators.pretrain import init_generator, load_weights
 from jaxnas.generators.sampling import sample_dense, split_encoding
-from jaxnas.search.base import (
-    ACCURACY,
-    LATENCY,
-    SearchContext,
-    SearchRecord,
-    as_key,
-    split_rng,
-)
+from jaxnas.search.base import ACCURACY, LATENCY, SearchRecord, Strategy, StrategyState, split_rng
 
 MODES = ("auto", "accuracy", "joint", "constrained")
 #: rows D is padded to (a multiple of this), so retraining compiles once per 256 queries
@@ -105,16 +98,15 @@ class AGNetConfig:
 
 
 @dataclass(frozen=True)
-class AGNetState:
+class AGNetState(StrategyState):
     """Everything that changes during an AG-Net search (checkpointable after every tell)."""
 
-    key: Any
-    gen_params: Any
-    pred_params: Any
-    opt_state: Any
-    data_y: np.ndarray  # (|D|, len(y)) encodings of the queried cells
-    data_acc: np.ndarray  # (|D|,) search accuracy (%, as the oracle reports it)
-    data_lat: np.ndarray  # (|D|,) latency in ms (NaN without a device)
+    gen_params: Any = None  # generator parameters (a pytree of arrays)
+    pred_params: Any = None  # surrogate parameters
+    opt_state: Any = None  # optax state of both
+    data_y: np.ndarray | None = None  # (|D|, len(y)) encodings of the queried cells
+    data_acc: np.ndarray | None = None  # (|D|,) search accuracy (%, as the oracle reports it)
+    data_lat: np.ndarray | None = None  # (|D|,) latency in ms (NaN without a device)
     keys: tuple[str, ...] = ()  # space.key of every queried cell
     rounds: int = 0  # generation rounds done
     generated: int = 0  # latents decoded so far
@@ -152,31 +144,6 @@ def hw_rank(acc: np.ndarray, lat: np.ndarray, max_latency: float | None, joint: 
     if max_latency is not None:
         rank = rank * np.where(lat > max_latency, penalty, 1.0)
     return rank.astype(np.float64)
-
-
-def pareto_front(acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Indices of the non-dominated points (maximise accuracy, minimise latency), by latency."""
-    acc, lat = np.asarray(acc, np.float64), np.asarray(lat, np.float64)
-    order = np.lexsort((-acc, lat))
-    front, best = [], -math.inf
-    for i in order:
-        if acc[i] > best:
-            front.append(int(i))
-            best = acc[i]
-    return np.asarray(front, np.int64)
-
-
-def hypervolume(acc: np.ndarray, lat: np.ndarray, ref_acc: float, ref_lat: float) -> float:
-    """2-d hypervolume dominated by the points w.r.t. (ref_acc, ref_lat) (max acc, min lat)."""
-    front = pareto_front(acc, lat)
-    volume, prev_acc = 0.0, ref_acc
-    for i in front:
-        if lat[i] >= ref_lat or acc[i] <= ref_acc:
-            continue
-        # sorted by latency; accuracy increases along the front
-        volume += (ref_lat - lat[i]) * (acc[i] - prev_acc)
-        prev_acc = acc[i]
-    return float(volume)
 
 
 # ----------------------------------------------------------------------------- jitted parts
@@ -252,18 +219,15 @@ def _pretrained(space_name: str, path: str | None) -> tuple[GeneratorConfig, Any
 # ----------------------------------------------------------------------------- strategy
 
 
-class AGNet:
+class AGNet(Strategy):
     """AG-Net search behind init / ask / tell (see the module docstring)."""
 
-    name: ClassVar[str] = "agnet"
+    name = "agnet"
     Config = AGNetConfig
+    State = AGNetState
 
-    def __init__(self, space: Any, config: AGNetConfig | None = None,
-                 context: SearchContext | None = None) -> None:
-        self.space = space
-        self.config = config or AGNetConfig()
-        self.context = context or SearchContext()
-        c, ctx = self.config, self.context
+    def setup(self) -> None:
+        space, c, ctx = self.space, self.config, self.context
         mode = c.mode
         if mode == "auto":
             if ctx.objective == LATENCY:
@@ -316,8 +280,7 @@ class AGNet:
         return onehot
 
     # ------------------------------------------------------------------ protocol
-    def init(self, key: Any) -> AGNetState:
-        key = as_key(key)
+    def _init(self, key: Any) -> AGNetState:
         key, k_gen, k_pred = jax.random.split(key, 3)
         gen_params = (self._gen_params if self._gen_params is not None
                       else init_generator(self.gen_config, k_gen))
@@ -328,12 +291,12 @@ class AGNet:
         pred_params = pred.init(k_pred, x, cond)  # fresh predictor, as the original
         opt_state = self._opt.init((gen_params, pred_params))
         size = self.gen_config.encoding_size
-        return AGNetState(key=key, gen_params=gen_params, pred_params=pred_params,
+        return AGNetState(key=np.asarray(key), gen_params=gen_params, pred_params=pred_params,
                           opt_state=opt_state, data_y=np.zeros((0, size), np.float32),
                           data_acc=np.zeros((0,), np.float32),
                           data_lat=np.zeros((0,), np.float32))
 
-    def ask(self, state: AGNetState) -> tuple[AGNetState, list[Any]]:
+    def _ask(self, state: AGNetState) -> tuple[AGNetState, list[Any]]:
         if len(state.keys) < self.config.num_init:
             return self._ask_random(state, self.config.num_init - len(state.keys))
         state = self.retrain(state)
@@ -343,10 +306,8 @@ class AGNet:
         order = self._select(predictions)
         return state, [candidates[i] for i in order[: self.config.k]]
 
-    def tell(self, state: AGNetState, genomes: Sequence[Any],
-             records: Sequence[SearchRecord]) -> AGNetState:
-        if len(genomes) != len(records):
-            raise ConfigError(f"tell got {len(genomes)} genomes but {len(records)} records")
+    def _tell(self, state: AGNetState, genomes: list[Any],
+              records: list[SearchRecord]) -> AGNetState:
         keys = list(state.keys)
         ys, accs, lats = [], [], []
         for genome, record in zip(genomes, records):
@@ -413,7 +374,7 @@ class AGNet:
         for _ in range(math.ceil(n / self.config.batch_size)):
             key, sub = jax.random.split(key)
             params, opt_state, _ = self._train_chunk(params, opt_state, data, sub)
-        return replace(state, key=key, gen_params=params[0], pred_params=params[1],
+        return replace(state, key=np.asarray(key), gen_params=params[0], pred_params=params[1],
                        opt_state=opt_state)
 
     def candidates(self, state: AGNetState) -> tuple[AGNetState, list[Any], np.ndarray]:
@@ -468,5 +429,4 @@ class AGNet:
         return np.argsort(rank, kind="stable")
 
 
-__all__ = ["AGNet", "AGNetConfig", "AGNetState", "hw_rank", "hypervolume", "pareto_front",
-           "rank_weights"]
+__all__ = ["AGNet", "AGNetConfig", "AGNetState", "hw_rank", "rank_weights"]

@@ -1,36 +1,33 @@
 """The one search interface: strategies (init / ask / tell), evaluators and their records.
 
-A **strategy** is an immutable object holding a space and a frozen config; everything that
-changes during a search lives in its *state*, an immutable value (frozen dataclass, tuples,
-numpy / jax arrays, optax / flax pytrees) that holds the random key too. So a search can be
-checkpointed after every ``tell`` by serialising the state (``jaxnas.search.store``) and resumed
-exactly::
+A **strategy** (:class:`Strategy`) is an immutable object holding a space, a frozen config and
+a :class:`SearchContext`; everything that changes during a search lives in its *state*, a
+frozen dataclass of plain data (genome strings, numbers, tuples, numpy arrays, pytrees of
+arrays) that holds the random key too. So a search is checkpointed after every ``tell`` by
+:mod:`jaxnas.search.codec` and resumed exactly::
 
-    state = strategy.init(jax.random.key(seed))      # or jax.random.PRNGKey(seed)
+    state = strategy.init(seed)                       # an int or a jax key
     while budget left:
-        state, genomes = strategy.ask(state)
-        records = evaluator.evaluate(genomes)        # EvalRecord: search + hidden report metrics
+        state, genomes = strategy.ask(state)          # [] when the strategy is done
+        records = evaluator.evaluate(genomes, strategy.budgets(state, genomes))
         state = strategy.tell(state, genomes, [r.visible() for r in records])
 
 ``tell`` only ever sees :class:`SearchRecord` values (search-time metrics such as 12-epoch
 validation accuracy, latency); report metrics (200-epoch test accuracy) stay with the
 evaluator and the runner. The runner may evaluate only a *prefix* of an asked batch (it stops
-at exactly the query budget), so ``tell`` must accept ``genomes`` being a prefix of what
-``ask`` returned; strategies should keep their pending batch in the state if they need it.
+at exactly the query budget), so ``tell`` accepts a prefix of what ``ask`` returned.
 
-An **evaluator** maps genomes to :class:`EvalRecord` values and charges a cost (queries for
-the tabular oracle, one per not-yet-seen cell).
-
-Strategy classes are registered by name in :mod:`jaxnas.search.registry` and built with
-``cls(space, config, context)`` where ``config`` is an instance of ``cls.Config`` (a frozen
-dataclass holding the paper's defaults) and ``context`` a :class:`SearchContext`.
+An **evaluator** (:class:`Evaluator`) maps genomes to :class:`EvalRecord` values and charges
+a cost (queries for the tabular oracle, one per not-yet-seen cell; candidate-epochs when
+training). Strategies and evaluators are registered by name in :mod:`jaxnas.search.registry`;
+docs/architecture.md shows how to add one.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, ClassVar, Generic, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -123,43 +120,171 @@ class SearchContext:
     data_dir: str | None = None
 
 
-@runtime_checkable
-class Strategy(Protocol[State]):
-    """init / ask / tell over an immutable state (see the module docstring)."""
+@dataclass(frozen=True)
+class StrategyState:
+    """The part of every strategy state the base class owns.
 
-    name: ClassVar[str]
-    space: Any
-    config: Any
-
-    def init(self, key: Any) -> State:
-        """A fresh state seeded by the jax PRNG key ``key``."""
-
-    def ask(self, state: State) -> tuple[State, list[Any]]:
-        """(new state, genomes to evaluate next); at least one genome."""
-
-    def tell(self, state: State, genomes: Sequence[Any], records: Sequence[SearchRecord]) -> State:
-        """Fold in the records of ``genomes`` (a prefix of the last ask, in order)."""
-
-
-@runtime_checkable
-class Evaluator(Protocol):
-    """Maps genomes to records and charges their cost.
-
-    ``costs(genomes)`` predicts per-genome cost without evaluating (the oracle: 1 for a cell
-    not seen before and not earlier in the batch, else 0) so the runner can truncate a batch at
-    the budget; ``restore(records)`` re-primes caches from recorded evaluations on resume.
+    ``key`` is the raw uint32 words of a jax key (a numpy array, :func:`as_key`); ``pending``
+    the canonical strings of the genomes of the last ``ask`` not yet told. Subclasses add their
+    own fields (plain data only: genome strings, numbers, tuples, numpy arrays and pytrees of
+    arrays), so :mod:`jaxnas.search.codec` can checkpoint every state.
     """
 
-    space: Any
+    key: Any
+    pending: tuple[str, ...] = field(default=(), kw_only=True)
 
-    def evaluate(self, genomes: Sequence[Any]) -> list[EvalRecord]:
-        """Evaluate ``genomes`` in order; one record each."""
 
-    def costs(self, genomes: Sequence[Any]) -> list[float]:
+class Strategy(Generic[State]):
+    """Base class of every search strategy: owns the constructor and ``init``/``ask``/``tell``.
+
+    A subclass sets :attr:`name`, :attr:`Config` (a frozen dataclass of the paper's defaults)
+    and :attr:`State` (a frozen dataclass extending :class:`StrategyState`) and fills in
+    ``_init(key)``, ``_ask(state)`` and ``_tell(state, genomes, records)``; optional hooks
+    have defaults. The contract, the same for every strategy:
+
+    * ``ask`` returns ``(state, genomes)``; an empty list means the strategy is done
+      (:meth:`done`), and the runner stops.
+    * ``tell`` takes a *prefix* of the last ask, in order (the runner stops at exactly the
+      budget), and exactly one :class:`SearchRecord` per genome; anything else raises
+      :class:`~jaxnas.errors.ConfigError`.
+    * Records hold search-visible metrics only; report metrics never reach a strategy.
+    * :meth:`recommend` lists genomes the strategy proposes without evaluating them (NAL);
+      :meth:`result` names the strategy's answer when it is not simply the best record seen
+      (EG-NAS); :meth:`budgets` gives each asked genome its training recipe (EG-NAS), or
+      ``None`` for the evaluator's default.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = type(None)
+    State: ClassVar[type] = StrategyState
+    #: named configs (``--preset``); empty when the strategy has none
+    PRESETS: ClassVar[Mapping[str, Any]] = {}
+    #: evaluator used when the run names none
+    evaluator: ClassVar[str] = "oracle"
+    #: True when the strategy can answer with zero queries (:meth:`recommend`)
+    generates: ClassVar[bool] = False
+
+    def __init__(self, space: Any, config: Any = None, context: SearchContext | None = None
+                 ) -> None:
+        from jaxnas.errors import ConfigError
+
+        config = self.Config() if config is None else config
+        if not isinstance(config, self.Config):
+            raise ConfigError(f"{type(self).__name__} needs a {self.Config.__name__}, got "
+                              f"{type(config).__name__}")
+        self.space = space
+        self.config = config
+        self.context = context or SearchContext()
+        self.setup()
+
+    def setup(self) -> None:
+        """Check the space and config, build fixed parts (called once by ``__init__``)."""
+
+    # ---------------------------------------------------------------- the public interface
+
+    def init(self, key: Any) -> State:
+        """A fresh state seeded by a jax key or an int seed."""
+        return self._init(as_key(key))
+
+    def ask(self, state: State) -> tuple[State, list[Any]]:
+        """(new state, genomes to evaluate next); ``[]`` once :meth:`done`."""
+        if self.done(state):
+            return replace(state, pending=()), []
+        state, genomes = self._ask(replace(state, pending=()))
+        genomes = list(genomes)
+        return replace(state, pending=tuple(self.space.to_string(g) for g in genomes)), genomes
+
+    def tell(self, state: State, genomes: Sequence[Any], records: Sequence[SearchRecord]
+             ) -> State:
+        """Fold in one record per genome; ``genomes`` is a prefix of the last ask, in order."""
+        from jaxnas.errors import ConfigError
+
+        genomes, records = list(genomes), list(records)
+        if len(records) != len(genomes):
+            raise ConfigError(f"{self.name}: tell got {len(records)} records for "
+                              f"{len(genomes)} genomes; give exactly one record per genome")
+        bad = [type(r).__name__ for r in records if not isinstance(r, SearchRecord)]
+        if bad:
+            raise ConfigError(f"{self.name}: tell takes SearchRecord values (use "
+                              f"EvalRecord.visible()), got {bad[0]}")
+        told = tuple(self.space.to_string(g) for g in genomes)
+        if told != state.pending[:len(told)]:
+            raise ConfigError(f"{self.name}: tell must get a prefix of the last ask, in "
+                              f"order; asked {list(state.pending)[:3]}..., told "
+                              f"{list(told)[:3]}...")
+        return self._tell(replace(state, pending=()), genomes, records)
+
+    # ---------------------------------------------------------------- hooks with defaults
+
+    def done(self, state: State) -> bool:
+        """True when the strategy has nothing more to ask."""
+        return False
+
+    def recommend(self, state: State) -> list[Any]:
+        """Genomes proposed without evaluation (reported, never charged)."""
+        return []
+
+    def result(self, state: State) -> Any:
+        """The strategy's answer when it is not the best record seen; ``None`` otherwise."""
+        return None
+
+    def budgets(self, state: State, genomes: Sequence[Any]) -> list[Any]:
+        """One training recipe per asked genome, or ``None`` for the evaluator's default."""
+        return [None] * len(genomes)
+
+    # ---------------------------------------------------------------- for subclasses
+
+    def _init(self, key: Any) -> State:
+        return self.State(key=key)
+
+    def _ask(self, state: State) -> tuple[State, list[Any]]:
+        raise NotImplementedError
+
+    def _tell(self, state: State, genomes: list[Any], records: list[SearchRecord]) -> State:
+        raise NotImplementedError
+
+
+class Evaluator:
+    """Base class of evaluators: maps genomes to :class:`EvalRecord` values, charging a cost.
+
+    ``costs(genomes, budgets)`` predicts per-genome cost without evaluating (the oracle: 1 for
+    a cell not seen before and not earlier in the batch, else 0) so the runner can cut a batch
+    at the budget; ``restore(records)`` re-primes caches from logged evaluations on resume.
+    ``budgets`` (from :meth:`Strategy.budgets`) holds one recipe or ``None`` per genome.
+    """
+
+    #: name of the report metric in ``EvalRecord.report`` that curves show
+    report_metric: str = "test_accuracy"
+
+    def __init__(self, space: Any, context: SearchContext | None = None,
+                 progress: bool = False) -> None:
+        self.space = space
+        self.context = context or SearchContext()
+        self.progress = bool(progress)  # show progress bars where evaluations take long
+
+    def evaluate(self, genomes: Sequence[Any], budgets: Sequence[Any] | None = None,
+                 on_record: Callable[[int, EvalRecord], None] | None = None
+                 ) -> list[EvalRecord]:
+        """Evaluate ``genomes``; one record each, in order. ``on_record(i, record)`` is called
+        as soon as record ``i`` is finished (the runner logs it at once)."""
+        raise NotImplementedError
+
+    def costs(self, genomes: Sequence[Any], budgets: Sequence[Any] | None = None
+              ) -> list[float]:
         """Predicted cost of evaluating ``genomes`` in order now."""
+        return [1.0] * len(genomes)
 
     def restore(self, records: Sequence[EvalRecord]) -> None:
         """Mark ``records`` as already evaluated (resume)."""
+
+    def capacity(self) -> int | None:
+        """How many distinct cells can be evaluated (a table's size), or ``None``."""
+        return None
+
+    def identity(self) -> dict[str, Any]:
+        """What the evaluations depend on besides the run config (the data's fingerprint);
+        stored with a run and checked on resume."""
+        return {}
 
 
 # ---------------------------------------------------------------------------- random helpers
@@ -174,13 +299,14 @@ def key_data(key: Any) -> np.ndarray:
     return np.asarray(key, dtype=np.uint32).reshape(-1)
 
 
-def as_key(seed_or_key: Any) -> Any:
-    """A legacy uint32 jax key from an int seed or any key (states store this form)."""
+def as_key(seed_or_key: Any) -> np.ndarray:
+    """The uint32 words of a legacy jax key, as numpy (states store this form), from an int
+    seed or any jax key."""
     import jax
 
-    if isinstance(seed_or_key, (int, np.integer)):
-        return jax.random.PRNGKey(int(seed_or_key))
-    return jax.numpy.asarray(key_data(seed_or_key))
+    if isinstance(seed_or_key, (int, np.integer)) and not isinstance(seed_or_key, bool):
+        return np.asarray(jax.random.PRNGKey(int(seed_or_key)), dtype=np.uint32)
+    return key_data(seed_or_key).copy()
 
 
 def numpy_rng(key: Any) -> np.random.Generator:
@@ -193,7 +319,15 @@ def split_rng(key: Any) -> tuple[Any, np.random.Generator]:
     import jax
 
     key, sub = jax.random.split(as_key(key))
-    return key, numpy_rng(sub)
+    return np.asarray(key, dtype=np.uint32), numpy_rng(sub)
+
+
+def batch_count(strategy: Strategy) -> int:
+    """A strategy's ``config.batch_size`` capped at the run's query budget, so a huge batch
+    is never built only to be cut to the budget."""
+    size = int(strategy.config.batch_size)
+    budget = strategy.context.budget
+    return min(size, budget) if budget else size
 
 
 def score(metrics: Mapping[str, float], objective: str = ACCURACY,

@@ -9,32 +9,37 @@ device); ``report`` (NB201 200-epoch test accuracy) stays with the runner.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from jaxnas.benchmarks.oracle import Oracle, get_oracle
-from jaxnas.search.base import EvalRecord, SearchContext
+from jaxnas.search.base import EvalRecord, Evaluator, SearchContext
 
 
-class OracleEvaluator:
-    """Evaluator over a tabular benchmark (``nb201`` or ``nb101-20k``).
+class OracleEvaluator(Evaluator):
+    """Evaluator over a tabular benchmark (``nb201`` or ``nb101-20k``); training recipes
+    (``budgets``) do not apply to a table and are ignored.
 
     Holds a cache of evaluated keys (the only mutable part; ``restore`` rebuilds it on resume).
     """
 
     def __init__(self, space: Any, context: SearchContext | None = None, *,
-                 oracle: Oracle | None = None) -> None:
-        context = context or SearchContext()
-        self.space = space
+                 oracle: Oracle | None = None, progress: bool = False) -> None:
+        super().__init__(space, context, progress)
+        context = self.context
         self.oracle = oracle or get_oracle(context.space_name, context.dataset, context.device)
         self.report_metric = self.oracle.report_name
         self._seen: dict[str, EvalRecord] = {}
+
+    def capacity(self) -> int:
+        return len(self.oracle)
 
     @property
     def queries(self) -> int:
         """Queries charged so far (distinct cells looked up)."""
         return len(self._seen)
 
-    def costs(self, genomes: Sequence[Any]) -> list[float]:
+    def costs(self, genomes: Sequence[Any], budgets: Sequence[Any] | None = None
+              ) -> list[float]:
         seen = set(self._seen)
         out = []
         for genome in genomes:
@@ -43,7 +48,9 @@ class OracleEvaluator:
             seen.add(key)
         return out
 
-    def evaluate(self, genomes: Sequence[Any]) -> list[EvalRecord]:
+    def evaluate(self, genomes: Sequence[Any], budgets: Sequence[Any] | None = None,
+                 on_record: Callable[[int, EvalRecord], None] | None = None
+                 ) -> list[EvalRecord]:
         records = []
         for genome in genomes:
             start = time.perf_counter()

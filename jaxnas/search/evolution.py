@@ -17,10 +17,18 @@ elsewhere (NB201: the NATS-Bench algorithm unchanged).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Sequence
+from typing import Any
 
+from jaxnas.benchmarks.subset import TableSubsetSpace
 from jaxnas.errors import ConfigError
-from jaxnas.search.base import SearchContext, SearchRecord, as_key, score, split_rng
+from jaxnas.search.base import (
+    SearchRecord,
+    Strategy,
+    StrategyState,
+    batch_count,
+    score,
+    split_rng,
+)
 
 
 @dataclass(frozen=True)
@@ -32,57 +40,51 @@ class RegularizedEvolutionConfig:
     max_redraws: int = 100
 
     def __post_init__(self) -> None:
-        if self.population_size < 1 or self.batch_size < 1:
-            raise ConfigError(f"population_size={self.population_size} and batch_size="
-                              f"{self.batch_size} must be >= 1")
-        if not 1 <= self.sample_size:
-            raise ConfigError(f"sample_size={self.sample_size} must be >= 1")
+        for name in ("population_size", "sample_size", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name}={value!r} must be an int >= 1")
+        if self.sample_size > self.population_size:
+            raise ConfigError(f"sample_size={self.sample_size} must be <= population_size="
+                              f"{self.population_size}")
         if self.max_redraws < 0:
             raise ConfigError(f"max_redraws={self.max_redraws} must be >= 0")
 
 
 @dataclass(frozen=True)
-class RegularizedEvolutionState:
-    key: Any
-    population: tuple[tuple[Any, float], ...] = ()  # (genome, fitness), oldest first
+class RegularizedEvolutionState(StrategyState):
+    population: tuple[tuple[str, float], ...] = ()  # (genome string, fitness), oldest first
     asked: int = 0
     told: int = 0
-    seen: frozenset = frozenset()  # keys of told cells (kept only when skip_seen is on)
+    seen: tuple[str, ...] = ()  # keys of told cells, sorted (kept only when skip_seen is on)
 
 
-class RegularizedEvolution:
+class RegularizedEvolution(Strategy):
     """Ageing evolution over any space with ``sample`` and ``mutate``."""
 
-    name: ClassVar[str] = "re"
+    name = "re"
     Config = RegularizedEvolutionConfig
-
-    def __init__(self, space: Any, config: RegularizedEvolutionConfig | None = None,
-                 context: SearchContext | None = None) -> None:
-        self.space = space
-        self.config = config or RegularizedEvolutionConfig()
-        self.context = context or SearchContext()
-
-    def init(self, key: Any) -> RegularizedEvolutionState:
-        return RegularizedEvolutionState(key=as_key(key))
+    State = RegularizedEvolutionState
 
     @property
     def skip_seen(self) -> bool:
         if self.config.skip_seen is not None:
             return bool(self.config.skip_seen)
-        return type(self.space).__name__ == "TableSubsetSpace"
+        return isinstance(self.space, TableSubsetSpace)
 
     def _child(self, state: RegularizedEvolutionState, rng: Any) -> Any:
         picks = rng.integers(len(state.population), size=self.config.sample_size)
         # best of the tournament; ties go to the first drawn
         parent = max((state.population[i] for i in picks), key=lambda member: member[1])
-        return self.space.mutate(parent[0], rng)
+        return self.space.mutate(self.space.parse(parent[0]), rng)
 
-    def ask(self, state: RegularizedEvolutionState) -> tuple[RegularizedEvolutionState, list[Any]]:
+    def _ask(self, state: RegularizedEvolutionState
+             ) -> tuple[RegularizedEvolutionState, list[Any]]:
         key, rng = split_rng(state.key)
         cfg = self.config
         genomes = []
         taken = set(state.seen)
-        for _ in range(cfg.batch_size):
+        for _ in range(batch_count(self)):
             if state.told + len(genomes) < cfg.population_size or not state.population:
                 child = self.space.sample(rng)
             else:
@@ -100,14 +102,14 @@ class RegularizedEvolution:
             genomes.append(child)
         return replace(state, key=key, asked=state.asked + len(genomes)), genomes
 
-    def tell(self, state: RegularizedEvolutionState, genomes: Sequence[Any],
-             records: Sequence[SearchRecord]) -> RegularizedEvolutionState:
+    def _tell(self, state: RegularizedEvolutionState, genomes: list[Any],
+              records: list[SearchRecord]) -> RegularizedEvolutionState:
         if self.skip_seen:
-            state = replace(state, seen=state.seen | {r.key for r in records})
+            state = replace(state, seen=tuple(sorted(set(state.seen) | {r.key for r in records})))
         population = list(state.population)
         for genome, record in zip(genomes, records):
             fitness = score(record.metrics, self.context.objective, self.context.max_latency)
-            population.append((genome, fitness))
+            population.append((self.space.to_string(genome), fitness))
             if len(population) > self.config.population_size:
                 population.pop(0)  # ageing: the oldest dies, not the worst
         return replace(state, population=tuple(population), told=state.told + len(records))

@@ -1,4 +1,5 @@
-"""Figures from search results (matplotlib, Agg backend; PNG, SVG or PDF by file suffix).
+"""Figures from search results (matplotlib ``Figure`` objects saved straight to PNG, SVG or PDF
+by file suffix: no pyplot, no backend selection, no display needed).
 
 * :func:`plot_curves` - mean best-so-far curve of each results file with a std / IQR band
   over its seeds (``jaxnas plot --kind curves``, also ``jaxnas search --plot``).
@@ -23,6 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from jaxnas.errors import ConfigError, DataNotFoundError
+from jaxnas.search.pareto import pareto_front as _pareto_front
 
 KINDS = ("curves", "compare", "pareto", "egnas-trace")
 _SUFFIXES = (".png", ".svg", ".pdf")
@@ -32,13 +34,12 @@ EGNAS_PHASES = ("depth", "width", "ops", "kernels")
 # ------------------------------------------------------------------------------ helpers
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(**kwargs: Any) -> Any:
+    """A standalone ``matplotlib.figure.Figure`` (``fig.savefig`` renders it with the Agg
+    canvas; pyplot's global state and backend are never touched)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _save(fig: Any, path: Path | str) -> Path:
@@ -50,7 +51,6 @@ def _save(fig: Any, path: Path | str) -> Path:
     # no creation date in SVG/PDF metadata: the same data gives the same file
     metadata = {"Date": None} if path.suffix.lower() in (".svg", ".pdf") else None
     fig.savefig(path, dpi=120, metadata=metadata)
-    _pyplot().close(fig)
     return path
 
 
@@ -128,8 +128,8 @@ def plot_curves(results_list: Sequence[Mapping[str, Any]], path: Path | str, *,
     _check_band(band)
     if not results_list:
         raise ConfigError("plot_curves needs at least one results file")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = _figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     _draw_curves(ax, results_list, key, band, labels, log_x)
     if optimum is not None:
         ax.axhline(optimum, color="k", linestyle=":", linewidth=1, label=f"optimum {optimum:.4f}")
@@ -148,9 +148,8 @@ def plot_compare(results_list: Sequence[Mapping[str, Any]], path: Path | str, *,
     _check_band(band)
     if not results_list:
         raise ConfigError("plot_compare needs at least one results file")
-    plt = _pyplot()
-    fig, (ax, box) = plt.subplots(1, 2, figsize=(10.0, 4.2),
-                                  gridspec_kw={"width_ratios": [2.2, 1]})
+    fig = _figure(figsize=(10.0, 4.2))
+    ax, box = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     _draw_curves(ax, results_list, key, band, labels, log_x)
     if optimum is not None:
         for a in (ax, box):
@@ -174,20 +173,6 @@ def plot_compare(results_list: Sequence[Mapping[str, Any]], path: Path | str, *,
 
 
 # ------------------------------------------------------------------------------ Pareto
-
-
-def pareto_front(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    """Indices of the points no other point beats (lower-or-equal latency and higher-or-equal
-    accuracy, one strictly), sorted by latency."""
-    latency = np.asarray(latency, dtype=np.float64)
-    accuracy = np.asarray(accuracy, dtype=np.float64)
-    order = np.lexsort((-accuracy, latency))  # by latency, then best accuracy first
-    front, best = [], -np.inf
-    for i in order:
-        if accuracy[i] > best:
-            front.append(int(i))
-            best = accuracy[i]
-    return np.array(front, dtype=np.int64)
 
 
 def evaluated_records(results: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -233,12 +218,12 @@ def plot_pareto(results_list: Sequence[Mapping[str, Any]], path: Path | str, *,
     oracle = get_oracle("nb201", dataset, device)
     lat_all = np.asarray(oracle.column("latency"), dtype=np.float64)
     acc_all = np.asarray(oracle.column(metric), dtype=np.float64)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig = _figure(figsize=(6.4, 4.4))
+    ax = fig.subplots()
     if background:
         ax.scatter(lat_all, acc_all, s=2, color="0.8", label=f"all {len(lat_all)} cells",
                    rasterized=True)
-        front = pareto_front(lat_all, acc_all)
+        front = _pareto_front(acc_all, lat_all)
         ax.step(lat_all[front], acc_all[front], where="post", color="k", linewidth=1,
                 label="table Pareto front")
     for i, results in enumerate(results_list):
@@ -248,7 +233,7 @@ def plot_pareto(results_list: Sequence[Mapping[str, Any]], path: Path | str, *,
         lat, acc = lat_all[idx], acc_all[idx]
         label = labels[i] if labels else label_of(results)
         points = ax.scatter(lat, acc, s=10, alpha=0.6, label=f"{label}: {len(idx)} cells")
-        front = pareto_front(lat, acc)
+        front = _pareto_front(acc, lat)
         ax.step(lat[front], acc[front], where="post", color=points.get_facecolor()[0],
                 linewidth=1.5, label=f"{label}: front")
     ax.set_xscale("log")
@@ -306,12 +291,12 @@ def egnas_trace(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     sep-conv, kernel 3) is a depth candidate until the width first shrinks below the start
     width; an op or kernel change, or a plain net retrained with fewer epochs (the ops-phase
     baseline), moves to the micro phases (kernels once a kernel differs from 3)."""
-    from jaxnas.search.egnas import parse_genome
+    from jaxnas.train.single import parse_searched_genome
 
     rows: list[dict[str, Any]] = []
     phase, start_width, last_epochs = "depth", None, None
     for record in records:
-        g = parse_genome(record["genome"])
+        g, _ = parse_searched_genome("egnas", record["genome"])
         epochs = int((record.get("info") or {}).get("epochs", 0) or 0)
         plain = all(int(o) == 0 for o in g.ops) and all(int(k) == 3 for k in g.kernels)
         if start_width is None:
@@ -340,8 +325,8 @@ def plot_egnas_trace(source: Any, path: Path | str, *, title: str | None = None)
     rows = egnas_trace(records)
     if not rows:
         raise DataNotFoundError("the EG-NAS log holds no evaluations yet")
-    plt = _pyplot()
-    fig, axes = plt.subplots(3, 1, figsize=(6.4, 6.4), sharex=True)
+    fig = _figure(figsize=(6.4, 6.4))
+    axes = fig.subplots(3, 1, sharex=True)
     steps = np.array([r["step"] for r in rows])
     colors = {p: f"C{i}" for i, p in enumerate(EGNAS_PHASES)}
     for ax, field, label in zip(axes, ("depth", "width", "accuracy"),

@@ -32,6 +32,7 @@ EVALUATORS: Mapping[str, str] = types.MappingProxyType({
     "oracle": "jaxnas.search.evaluators:OracleEvaluator",
     "train": "jaxnas.search.train_evaluator:TrainEvaluator",
     "egnas": "jaxnas.search.egnas:TrainerEvaluator",
+    "replay": "jaxnas.search.egnas.replay:ReplayEvaluator",  # EG-NAS authors' search logs
 })
 
 # aliases accepted on the command line
@@ -168,14 +169,19 @@ def make_config(config_cls: type, options: Mapping[str, Any] | None = None,
     return dataclasses.replace(base, **updates)
 
 
-def parse_option_strings(items: list[str] | None) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}`` (ConfigError on a missing ``=``)."""
+def parse_option_strings(items: list[str] | None, flag: str = "--option") -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a missing ``=`` or a name given twice
+    is a ConfigError."""
     out: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--option {item!r} must look like KEY=VALUE")
-        out[key.strip()] = value.strip()
+            raise ConfigError(f"{flag} {item!r} must look like KEY=VALUE")
+        if key in out:
+            raise ConfigError(f"{flag} {key} is given twice ({out[key]!r} and "
+                              f"{value.strip()!r}); give it once")
+        out[key] = value.strip()
     return out
 
 
@@ -189,5 +195,14 @@ def make_strategy(name: str, space: Any, options: Mapping[str, Any] | None = Non
 
 def make_evaluator(name: str, space: Any, context: SearchContext | None = None,
                    **options: Any) -> Any:
-    """Build the evaluator registered as ``name``."""
-    return evaluator_class(name)(space, context or SearchContext(), **options)
+    """Build the evaluator registered as ``name``; ``options`` are its keyword arguments."""
+    import inspect
+
+    cls = evaluator_class(name)
+    allowed = [p for p in inspect.signature(cls.__init__).parameters
+               if p not in ("self", "space", "context")]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown} for the {name!r} evaluator; "
+                          f"allowed: {allowed}")
+    return cls(space, context or SearchContext(), **options)

@@ -16,83 +16,30 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
-
-from jaxnas.cpu_tuning import process_env
 from jaxnas.errors import ConfigError
-from jaxnas.search.base import ACCURACY, LATENCY, EvalRecord, SearchContext, score
-from jaxnas.search.registry import (
-    canonical_strategy_name,
-    make_config,
-    make_evaluator,
-    strategy_class,
+from jaxnas.search.base import LATENCY, EvalRecord, score
+from jaxnas.search.registry import make_config, make_evaluator, strategy_class
+from jaxnas.search.run_config import MAX_SEED, RunConfig, config_from_options
+from jaxnas.search.summary import (
+    VOLATILE_FIELDS,
+    comparable,
+    default_checkpoints,
+    environment,
+    format_summary,
+    summarize,
+    value_at,
 )
-from jaxnas.search.store import SeedStore, load_run_config, write_json_atomic
+from jaxnas.search.store import SeedStore, load_run_config, locked_run_dir, write_json_atomic
 
 RESULTS_FORMAT = "jaxnas.search.results/1"
 # an ask that yields only already-seen cells spends nothing; give up after this many in a row
 MAX_STALE_STEPS = 10_000
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines a search run (the ``config`` block of a results file)."""
-
-    space: str = "nb201"
-    dataset: str = "cifar10"
-    strategy: str = "re"
-    queries: int = 200
-    seeds: tuple[int, ...] = (0,)
-    options: tuple[tuple[str, str], ...] = ()
-    preset: str | None = None
-    evaluator: str | None = None  # None: the strategy's default (oracle)
-    objective: str = ACCURACY
-    device: str | None = None
-    max_latency: float | None = None
-    batched: bool = False
-    data_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.queries < 0 or (self.queries == 0 and not hasattr(
-                strategy_class(self.strategy), "recommend")):
-            raise ConfigError(f"queries={self.queries} must be >= 1 (0 only for strategies "
-                              f"that generate without search, i.e. have recommend(): nal)")
-        if not self.seeds:
-            raise ConfigError("at least one seed is needed")
-        if self.objective not in (ACCURACY, LATENCY):
-            raise ConfigError(f"objective={self.objective!r}; choose one of "
-                              f"{[ACCURACY, LATENCY]}")
-        if self.objective == LATENCY and self.device is None:
-            raise ConfigError("objective='latency' needs --device")
-        if self.max_latency is not None and self.device is None:
-            raise ConfigError("--max-latency needs --device")
-
-    def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["seeds"] = list(self.seeds)
-        data["options"] = dict(self.options)
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "RunConfig":
-        data = dict(data)
-        data["seeds"] = tuple(int(s) for s in data["seeds"])
-        data["options"] = tuple(sorted(dict(data.get("options") or {}).items()))
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def context(self, space_label: str) -> SearchContext:
-        return SearchContext(space_name=space_label, dataset=self.dataset,
-                             objective=self.objective, device=self.device,
-                             max_latency=self.max_latency, budget=self.queries,
-                             batched=self.batched, data_dir=self.data_dir)
 
 
 # ------------------------------------------------------------------------------ building
@@ -101,7 +48,7 @@ class RunConfig:
 def evaluator_name(config: RunConfig) -> str:
     if config.evaluator is not None:
         return config.evaluator
-    return getattr(strategy_class(config.strategy), "evaluator", "oracle")
+    return strategy_class(config.strategy).evaluator
 
 
 def build_space(config: RunConfig) -> tuple[Any, str]:
@@ -116,14 +63,18 @@ def build_space(config: RunConfig) -> tuple[Any, str]:
     return get_space(config.space), config.space
 
 
-def build(config: RunConfig) -> tuple[Any, Any, str]:
+def build(config: RunConfig, show_progress: bool = False) -> tuple[Any, Any, str]:
     """(strategy, evaluator, space label) for one seed (a fresh evaluator per seed)."""
     space, label = build_space(config)
     context = config.context(label)
     cls = strategy_class(config.strategy)
     strategy = cls(space, make_config(cls.Config, dict(config.options), config.preset, cls),
                    context)
-    evaluator = make_evaluator(evaluator_name(config), space, context)
+    options = dict(config.evaluator_options)
+    if evaluator_name(config) == "egnas" and config.preset is not None:
+        options.setdefault("preset", config.preset)  # an EG-NAS preset sizes data and search
+    evaluator = make_evaluator(evaluator_name(config), space, context,
+                               progress=show_progress, **options)
     return strategy, evaluator, label
 
 
@@ -141,8 +92,10 @@ class CurveTracker:
     best: EvalRecord | None = None
     best_score: float = -math.inf
     curve: list[dict[str, Any]] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)  # every evaluated genome, repeats included
 
     def add(self, record: EvalRecord) -> None:
+        self.asked.append(record.genome)
         if record.cost <= 0:
             return  # a repeated cell: no query spent, nothing new learned
         self.queries += record.cost
@@ -170,7 +123,8 @@ def _num(x: float) -> int | float:
 def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
              progress: Callable[[int], None] | None = None,
              stop_after_steps: int | None = None,
-             on_best: Callable[[Mapping[str, Any]], None] | None = None) -> dict[str, Any]:
+             on_best: Callable[[Mapping[str, Any]], None] | None = None,
+             show_progress: bool = False) -> dict[str, Any]:
     """Run (or resume, when ``run_dir`` holds a checkpoint) one seed; returns its result.
 
     ``progress(n)`` is called with the queries each tell spent; ``on_best(entry)`` with the
@@ -179,33 +133,14 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
     ``stop_after_steps`` ends the loop after that many tells in this call (used to simulate an
     interruption in tests); the result then has ``"finished": False``.
     """
-    import jax
-
-    strategy, evaluator, label = build(config)
+    strategy, evaluator, _ = build(config, show_progress)
     store = SeedStore(run_dir, seed) if run_dir is not None else None
     if store is not None:
-        done_result = store.load_result()
+        done_result = store.load_result(seed, config.queries)
         if done_result is not None:
             return done_result
-    logged = store.load_evals() if store is not None else []
-    checkpoint = store.load_checkpoint() if store is not None else None
-    if checkpoint is not None:
-        step, state = checkpoint
-    else:
-        step, state = 0, strategy.init(jax.random.PRNGKey(seed))
-    # records logged after the checkpoint (a kill between log and checkpoint, or a checkpoint
-    # lost in a crash) are replayed: the strategy re-asks deterministically from its state
-    # and is told the logged records instead of evaluating again
-    done = [r for s, _, r in logged if s <= step]
-    later: dict[int, list[EvalRecord]] = {}
-    for s, p, r in logged:
-        if s > step:
-            if p != len(later.setdefault(s, [])):
-                raise ConfigError(f"{store.dir}: evaluation log out of order at step {s}")
-            later[s].append(r)
-
-    report_metric = getattr(evaluator, "report_metric", None) or "test_accuracy"
-    tracker = CurveTracker(config.objective, config.max_latency, report_metric)
+    step, state, done, later = _resume_point(store, strategy, seed)
+    tracker = CurveTracker(config.objective, config.max_latency, evaluator.report_metric)
     evaluator.restore(done)
     for record in done:
         tracker.add(record)
@@ -219,33 +154,14 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
         if stop_after_steps is not None and steps_now >= stop_after_steps:
             break
         state_asked, genomes = strategy.ask(state)
-        costs = evaluator.costs(genomes)
-        take, planned = 0, 0.0
-        for cost in costs:
-            if tracker.queries + planned + cost > config.queries:
-                break  # stop at exactly the budget: tell only the prefix that fits
-            planned += cost
-            take += 1
-        genomes = list(genomes[:take])
+        budgets = strategy.budgets(state_asked, genomes)
+        take = _affordable(evaluator.costs(genomes, budgets), config.queries - tracker.queries)
+        genomes, budgets = list(genomes[:take]), list(budgets[:take])
         if not genomes:
             break
-        records: list[EvalRecord] = []
-        pending = list(enumerate(later.pop(step + 1, [])))
-        if len(pending) > take:
-            raise ConfigError(f"resume mismatch at step {step + 1}: the log has {len(pending)} "
-                              f"evaluations, the strategy asked {take}")
-        for pos, record in pending:  # evaluated before a kill: reuse, never redo
-            if record.key != strategy.space.key(genomes[pos]):
-                raise ConfigError(f"resume mismatch at step {step + 1}, position {pos}: the "
-                                  f"log has {record.genome!r} but the strategy asked "
-                                  f"{strategy.space.to_string(genomes[pos])!r}")
-            evaluator.restore([record])
-            records.append(record)
-        fresh = evaluator.evaluate(genomes[len(records):]) if len(records) < take else []
-        for pos, record in enumerate(fresh, start=len(records)):
-            if store is not None:
-                store.append_eval(step + 1, pos, record)
-        records.extend(fresh)
+        append = (lambda pos, r, s=step + 1: store.append_eval(s, pos, r)) if store else None
+        records = _evaluate_step(strategy.space, evaluator, genomes, budgets,
+                                 later.pop(step + 1, {}), append, step + 1)
         before, best_before = tracker.queries, tracker.best
         for record in records:
             tracker.add(record)
@@ -263,14 +179,99 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
             print(f"warning: seed {seed}: {stale} asks in a row gave only seen cells; "
                   f"stopping at {tracker.queries} queries", file=sys.stderr)
             break
+    finished = stop_after_steps is None or tracker.queries >= config.queries
+    result = _seed_result(config, seed, strategy, evaluator, state, tracker, step, finished)
+    if store is not None and finished:
+        store.save_result(result)
+    return result
 
-    finished = tracker.queries >= config.queries or stale >= MAX_STALE_STEPS or (
-        stop_after_steps is None)
-    recommended = (_recommend(strategy, evaluator, state, tracker)
-                   if finished and hasattr(strategy, "recommend") else None)
+
+def _affordable(costs: Sequence[float], budget_left: float) -> int:
+    """How many genomes of an ask fit the budget left (the runner stops at exactly it)."""
+    take, planned = 0, 0.0
+    for cost in costs:
+        if planned + cost > budget_left:
+            break
+        planned += cost
+        take += 1
+    return take
+
+
+def _resume_point(store: SeedStore | None, strategy: Any, seed: int
+                  ) -> tuple[int, Any, list[EvalRecord], dict[int, dict[int, EvalRecord]]]:
+    """(step, state, records told before it, records logged after it by step and position).
+
+    Records logged after the checkpoint (a kill between log and checkpoint, or a checkpoint
+    lost in a crash) are replayed: the strategy re-asks deterministically from its state and
+    is told the logged records instead of evaluating again. A checkpoint the log does not
+    support (fewer logged queries than it counted: a lost or truncated log) is not trusted:
+    the whole log is replayed from ``init`` instead, and what the log lacks is evaluated again.
+    """
+    import jax
+
+    fresh = strategy.init(jax.random.PRNGKey(seed))
+    if store is None:
+        return 0, fresh, [], {}
+    logged = store.load_evals()
+    checkpoint = store.load_checkpoint(fresh)
+    step, state = 0, fresh
+    if checkpoint is not None:
+        counted = sum(r.cost for s, _, r in logged if s <= checkpoint.step)
+        if math.isclose(counted, float(checkpoint.queries)):
+            step, state = checkpoint.step, checkpoint.state
+        else:
+            print(f"warning: {store.dir}: the log holds {_num(counted)} queries up to step "
+                  f"{checkpoint.step} but the checkpoint counted {checkpoint.queries}; "
+                  f"replaying the log from the start", file=sys.stderr)
+    done = [r for s, _, r in logged if s <= step]
+    later: dict[int, dict[int, EvalRecord]] = {}
+    for s, p, r in logged:
+        if s > step:
+            if p in later.setdefault(s, {}):
+                raise ConfigError(f"{store.evals_path}: step {s} position {p} is logged twice "
+                                  f"(two processes wrote this run?); the run cannot be resumed")
+            later[s][p] = r
+    return step, state, done, later
+
+
+def _evaluate_step(space: Any, evaluator: Any, genomes: list[Any], budgets: list[Any],
+                   logged: dict[int, EvalRecord], append: Callable | None, step: int
+                   ) -> list[EvalRecord]:
+    """Records of one asked batch: those logged before a kill are reused (never evaluated
+    again), the rest are evaluated and each is logged as soon as it is finished."""
+    if any(pos >= len(genomes) for pos in logged):
+        raise ConfigError(f"resume mismatch at step {step}: the log has position "
+                          f"{max(logged)} but the strategy asked {len(genomes)} genomes")
+    for pos, record in logged.items():
+        if record.key != space.key(genomes[pos]):
+            raise ConfigError(f"resume mismatch at step {step}, position {pos}: the log has "
+                              f"{record.genome!r} but the strategy asked "
+                              f"{space.to_string(genomes[pos])!r}")
+    evaluator.restore(list(logged.values()))
+    records = dict(logged)
+    missing = [i for i in range(len(genomes)) if i not in logged]
+
+    def finished(j: int, record: EvalRecord) -> None:
+        records[missing[j]] = record
+        if append is not None:
+            append(missing[j], record)
+
+    if missing:
+        returned = evaluator.evaluate([genomes[i] for i in missing],
+                                      [budgets[i] for i in missing], on_record=finished)
+        for j, record in enumerate(returned):  # evaluators that report only at the end
+            if missing[j] not in records:
+                finished(j, record)
+    return [records[i] for i in range(len(genomes))]
+
+
+def _seed_result(config: RunConfig, seed: int, strategy: Any, evaluator: Any, state: Any,
+                 tracker: CurveTracker, step: int, finished: bool) -> dict[str, Any]:
+    recommended = _recommend(strategy, evaluator, state, tracker) if finished else []
     best = tracker.best
     result = {
         "seed": int(seed),
+        "budget": config.queries,
         "finished": bool(finished),
         "queries": _num(tracker.queries),
         "steps": step,
@@ -279,15 +280,14 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
             "arch": best.genome, "key": best.key, "metrics": dict(best.metrics),
             "report": dict(best.report)},
     }
-    if recommended is not None:
+    if recommended:
         result["recommended"] = recommended
-    if finished and hasattr(strategy, "result"):
-        # strategies whose answer is not simply the best record (EG-NAS returns the genome
-        # its last phase kept) state it explicitly
-        output = strategy.result(state)
-        result["output"] = None if output is None else strategy.space.to_string(output)
-    if store is not None and finished:
-        store.save_result(result)
+    output = strategy.result(state) if finished else None
+    if output is not None:
+        # the strategy's answer when it is not simply the best record (EG-NAS returns the
+        # genome its last phase kept)
+        result["result"] = {"genome": strategy.space.to_string(output)}
+    result["asked"] = list(tracker.asked)
     return result
 
 
@@ -337,79 +337,6 @@ def _run_seed_job(args: tuple[dict[str, Any], int, str | None]) -> tuple[dict[st
 # ------------------------------------------------------------------------------ many seeds
 
 
-def environment(command: Sequence[str] | None = None) -> dict[str, Any]:
-    """Versions, backend, devices and command line, recorded in every results file."""
-    import jax
-
-    import jaxnas
-
-    try:
-        import jaxlib
-
-        jaxlib_version = jaxlib.__version__
-    except Exception:  # noqa: BLE001
-        jaxlib_version = None
-    return {
-        "versions": {"jaxnas": jaxnas.__version__, "jax": jax.__version__,
-                     "jaxlib": jaxlib_version, "numpy": np.__version__,
-                     "python": platform.python_version()},
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "platform": platform.platform(),
-        # speed-only process settings (jaxnas.cpu_tuning), so timings can be compared
-        "process_env": process_env(),
-        "command": list(command) if command is not None else list(sys.argv),
-    }
-
-
-def default_checkpoints(budget: int) -> list[int]:
-    points = [q for q in (10, 25, 50, 100, 150, 200, 300, 500, 1000, 2000, 5000) if q < budget]
-    return points + [budget]
-
-
-def value_at(curve: Sequence[Mapping[str, Any]], queries: float, key: str = "report_metric"):
-    """The curve's ``key`` after ``queries`` queries (last entry at or before it), or None."""
-    out = None
-    for entry in curve:
-        if entry["queries"] > queries:
-            break
-        out = entry[key]
-    return out
-
-
-def summarize(runs: Sequence[Mapping[str, Any]], budget: int,
-              checkpoints: Sequence[int] | None = None) -> list[dict[str, Any]]:
-    """Mean, std (population, ddof=0), median, min, max of the report metric across seeds."""
-    rows = []
-    for q in checkpoints or default_checkpoints(budget):
-        values = [value_at(run["curve"], q) for run in runs]
-        values = np.array([v for v in values if v is not None], dtype=np.float64)
-        search = [value_at(run["curve"], q, "search_metric") for run in runs]
-        search = np.array([v for v in search if v is not None], dtype=np.float64)
-        if len(values) == 0:
-            rows.append({"queries": q, "n": 0})
-            continue
-        rows.append({"queries": q, "n": int(len(values)),
-                     "mean": float(values.mean()), "std": float(values.std()),
-                     "median": float(np.median(values)), "min": float(values.min()),
-                     "max": float(values.max()),
-                     "search_mean": float(search.mean()) if len(search) else None})
-    return rows
-
-
-def format_summary(rows: Sequence[Mapping[str, Any]], title: str = "") -> str:
-    lines = [title] if title else []
-    lines.append(f"{'queries':>8} {'n':>3} {'mean':>9} {'std':>7} {'median':>9} {'min':>9} "
-                 f"{'max':>9}")
-    for row in rows:
-        if not row.get("n"):
-            lines.append(f"{row['queries']:>8} {0:>3}")
-            continue
-        lines.append(f"{row['queries']:>8} {row['n']:>3} {row['mean']:9.4f} {row['std']:7.4f} "
-                     f"{row['median']:9.4f} {row['min']:9.4f} {row['max']:9.4f}")
-    return "\n".join(lines)
-
-
 def new_run_dir(config: RunConfig, root: Path | str = "jaxnas-runs") -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{config.space}-{config.dataset}-{config.strategy}-{stamp}"
@@ -422,57 +349,113 @@ def new_run_dir(config: RunConfig, root: Path | str = "jaxnas-runs") -> Path:
 
 def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
                show_progress: bool = False, command: Sequence[str] | None = None,
-               json_path: Path | str | None = None) -> dict[str, Any]:
+               json_path: Path | str | None = None, extend: bool = False) -> dict[str, Any]:
     """Run (or resume) every seed of ``config`` in ``run_dir``; returns the results dict.
 
-    ``workers > 1`` runs seeds in that many processes (spawned, so JAX is never forked).
+    ``extend=True`` lets a resumed run take more queries than it was started with: the
+    stored config is updated and every seed goes on from its checkpoint to the new budget.
+
+    Names, options and data are checked (and the data loaded) before anything is written; the
+    run directory is locked for this process; one this call created is removed again if the
+    search fails before logging anything. ``workers > 1`` runs seeds in that many processes
+    (spawned, so JAX is never forked).
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "config.json"
     started = _dt.datetime.now().isoformat(timespec="seconds")
-    _, _, label = build(config)  # fail early on bad names / options
+    _, evaluator, label = build(config)  # fail early on bad names, options and data
+    capacity = evaluator.capacity()
+    if capacity is not None and config.queries > capacity:
+        raise ConfigError(f"queries={config.queries} exceeds the {capacity:,} distinct cells "
+                          f"{label} has; choose at most {capacity}")
+    with locked_run_dir(run_dir):
+        env, resumed = _config_file(run_dir, config, label, evaluator.identity(), command,
+                                    json_path, started, extend)
+        start_all = time.perf_counter()
+        runs, wall = _run_seeds(config, run_dir, workers, show_progress, label)
+        results = {
+            "format": RESULTS_FORMAT,
+            "config": config.to_json(),
+            "space_label": label,
+            "environment": env,
+            "summary": summarize(runs, config.queries),
+            "runs": runs,
+            "run_dir": str(run_dir),
+            "timing": {"wall_time_s": time.perf_counter() - start_all,
+                       "seed_wall_time_s": wall, "started": started, "resumed": resumed,
+                       "finished": _dt.datetime.now().isoformat(timespec="seconds"),
+                       "command": list(command) if command is not None else list(sys.argv)},
+        }
+        write_json_atomic(run_dir / "results.json", results)
+    if json_path is not None:
+        write_json_atomic(Path(json_path), results)
+    return results
+
+
+def _config_file(run_dir: Path, config: RunConfig, label: str, identity: Mapping[str, Any],
+                 command: Sequence[str] | None, json_path: Path | str | None, started: str,
+                 extend: bool = False) -> tuple[dict[str, Any], bool]:
+    """(recorded environment, resumed?): write ``config.json`` for a new run, or check that
+    the stored one is this run (same config and same evaluation data)."""
+    config_path = run_dir / "config.json"
     if config_path.is_file():
         stored = load_run_config(run_dir)
-        if RunConfig.from_json(stored["config"]) != config:
+        old = RunConfig.from_json(stored["config"])
+        if extend and config.queries > old.queries and dataclasses.replace(
+                old, queries=config.queries).identity() == config.identity():
+            stored = dict(stored, config=dataclasses.replace(
+                old, queries=config.queries).to_json())
+            write_json_atomic(config_path, stored)  # the extension, recorded
+            old = config
+        if old.identity() != config.identity():
             raise ConfigError(f"{run_dir} holds a different run ({stored['config']}); use "
                               f"--resume {run_dir} to continue it or pick a new --run-dir")
-        env = stored["environment"]
-        resumed = True
-    else:
-        env = environment(command)
-        write_json_atomic(config_path, {"format": RESULTS_FORMAT, "config": config.to_json(),
-                                        "space_label": label, "environment": env,
-                                        "json_path": str(json_path) if json_path else None,
-                                        "created": started})
-        resumed = False
+        if stored.get("evaluator_identity", {}) != dict(identity):
+            raise ConfigError(f"{run_dir} was evaluated on other data or settings "
+                              f"({stored.get('evaluator_identity')}); now "
+                              f"{dict(identity)}")
+        return stored["environment"], True
+    env = environment(command)
+    write_json_atomic(config_path, {"format": RESULTS_FORMAT, "config": config.to_json(),
+                                    "space_label": label, "environment": env,
+                                    "evaluator_identity": dict(identity),
+                                    "json_path": str(json_path) if json_path else None,
+                                    "created": started})
+    return env, False
 
-    bar = None
-    best_of_run: dict[str, float] = {}
-    if show_progress:
+
+class _Progress:
+    """A tqdm bar of queries over all seeds, with the best search metric so far."""
+
+    def __init__(self, config: RunConfig, label: str) -> None:
         from tqdm.auto import tqdm
 
-        # queries done / total over all seeds, rate and ETA (tqdm), best so far as postfix
-        bar = tqdm(total=config.queries * len(config.seeds), unit="q", mininterval=0.2,
-                   desc=f"{config.strategy} {label} {config.dataset}", dynamic_ncols=True)
+        self.objective = config.objective
+        self.best: dict[str, float] = {}
+        self.bar = tqdm(total=config.queries * len(config.seeds), unit="q", mininterval=0.2,
+                        desc=f"{config.strategy} {label} {config.dataset}",
+                        dynamic_ncols=True)
 
-    def show_best(entry: Mapping[str, Any], seed: int | None = None) -> None:
-        if bar is None or entry.get("search_metric") is None:
+    def show_best(self, entry: Mapping[str, Any], seed: int | None = None) -> None:
+        if entry.get("search_metric") is None:
             return
         value = float(entry["search_metric"])
-        better = (value < best_of_run["search"]) if config.objective == LATENCY \
-            else (value > best_of_run.get("search", -math.inf))
-        if "search" not in best_of_run or better:
-            best_of_run["search"] = value
+        old = self.best.get("search")
+        if old is None or (value < old if self.objective == LATENCY else value > old):
+            self.best["search"] = value
             if entry.get("report_metric") is not None:
-                best_of_run["report"] = float(entry["report_metric"])
-        postfix = {"seed": seed, "best": f"{best_of_run['search']:.4g}"}
-        if "report" in best_of_run:
-            postfix["its report"] = f"{best_of_run['report']:.4g}"
-        bar.set_postfix(postfix, refresh=False)
+                self.best["report"] = float(entry["report_metric"])
+        postfix = {"seed": seed, "best": f"{self.best['search']:.4g}"}
+        if "report" in self.best:
+            postfix["its report"] = f"{self.best['report']:.4g}"
+        self.bar.set_postfix(postfix, refresh=False)
+
+
+def _run_seeds(config: RunConfig, run_dir: Path, workers: int, show_progress: bool,
+               label: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Every seed's result (in ``config.seeds`` order) and wall seconds."""
+    progress = _Progress(config, label) if show_progress else None
     wall: dict[str, float] = {}
     runs: dict[int, dict[str, Any]] = {}
-    start_all = time.perf_counter()
     if workers > 1 and len(config.seeds) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -482,62 +465,28 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
             futures = {pool.submit(_run_seed_job, (config.to_json(), s, str(run_dir))): s
                        for s in config.seeds}
             for future in as_completed(futures):
-                result, seconds = future.result()
-                runs[futures[future]] = result
-                wall[str(futures[future])] = seconds
-                if bar is not None:
-                    if result["curve"]:
-                        show_best(result["curve"][-1], futures[future])
-                    bar.update(config.queries)
+                seed = futures[future]
+                runs[seed], wall[str(seed)] = future.result()
+                if progress is not None:
+                    if runs[seed]["curve"]:
+                        progress.show_best(runs[seed]["curve"][-1], seed)
+                    progress.bar.update(config.queries)
     else:
         for seed in config.seeds:
             start = time.perf_counter()
-            runs[seed] = run_seed(config, seed, run_dir,
-                                  progress=bar.update if bar is not None else None,
-                                  on_best=(lambda e, s=seed: show_best(e, s))
-                                  if bar is not None else None)
+            runs[seed] = run_seed(
+                config, seed, run_dir, show_progress=show_progress,
+                progress=progress.bar.update if progress is not None else None,
+                on_best=(lambda e, s=seed: progress.show_best(e, s))
+                if progress is not None else None)
             wall[str(seed)] = time.perf_counter() - start
-    if bar is not None:
-        bar.close()
-
-    ordered = [runs[s] for s in config.seeds]
-    results = {
-        "format": RESULTS_FORMAT,
-        "config": config.to_json(),
-        "space_label": label,
-        "environment": env,
-        "summary": summarize(ordered, config.queries),
-        "runs": ordered,
-        "run_dir": str(run_dir),
-        "timing": {"wall_time_s": time.perf_counter() - start_all, "seed_wall_time_s": wall,
-                   "started": started, "resumed": resumed,
-                   "finished": _dt.datetime.now().isoformat(timespec="seconds"),
-                   "command": list(command) if command is not None else list(sys.argv)},
-    }
-    write_json_atomic(run_dir / "results.json", results)
-    if json_path is not None:
-        write_json_atomic(Path(json_path), results)
-    return results
+    if progress is not None:
+        progress.bar.close()
+    return [runs[s] for s in config.seeds], wall
 
 
-#: fields of a results file allowed to differ between two runs of the same command and seeds:
-#: ``timing`` (wall times, start / finish timestamps, whether it was resumed, the command of
-#: this invocation), ``run_dir`` (where it was written) and ``environment.command`` (the command
-#: line names the output paths). Everything else - config, space label, versions, backend,
-#: devices, platform, summary and every curve entry - must be identical.
-VOLATILE_FIELDS = ("timing", "run_dir", "environment.command")
-
-
-def comparable(results: Mapping[str, Any]) -> dict[str, Any]:
-    """A results dict without the :data:`VOLATILE_FIELDS` (allowed to differ between
-    identical runs)."""
-    out = {k: v for k, v in results.items() if k not in ("timing", "run_dir")}
-    env = dict(out.get("environment", {}))
-    env.pop("command", None)
-    out["environment"] = env
-    return out
-
-
-def config_from_options(strategy: str, **kwargs: Any) -> RunConfig:
-    """Convenience: RunConfig with a canonical strategy name."""
-    return RunConfig(strategy=canonical_strategy_name(strategy), **kwargs)
+# the runner is where users meet these: one import for the whole search API
+__all__ = ["MAX_SEED", "MAX_STALE_STEPS", "RESULTS_FORMAT", "VOLATILE_FIELDS", "CurveTracker",
+           "RunConfig", "build", "build_space", "comparable", "config_from_options",
+           "default_checkpoints", "environment", "evaluator_name", "format_summary",
+           "new_run_dir", "run_search", "run_seed", "summarize", "value_at"]

@@ -17,163 +17,25 @@ step from the checkpoint (deterministic) and tells the logged records instead of
 again, so nothing is lost or recorded twice. A missing or torn checkpoint means replaying the
 whole log from ``init``.
 
-States are serialised to JSON (no pickle): dataclasses, named tuples, tuples, dicts, numpy /
-jax arrays (raw bytes, base64), typed jax keys and numpy Generators are tagged with their type;
-classes are re-imported only from the jaxnas, optax, flax, jax and numpy packages.
+States are serialised to JSON by :mod:`jaxnas.search.codec` (plain data, no pickle, no class
+imported by name). Loading never writes: a torn last line of the log is skipped when read and
+cut off (one ``ftruncate``) just before the next append.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import hashlib
-import dataclasses
-import importlib
 import json
-import math
 import os
+import sys
+import zlib
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-import numpy as np
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from jaxnas.errors import ConfigError, DataNotFoundError
 from jaxnas.search.base import EvalRecord
-
-_ALLOWED_MODULES = ("jaxnas", "optax", "flax", "jax", "jaxlib", "numpy", "collections",
-                    "builtins")
-
-# ------------------------------------------------------------------------------ state codec
-
-
-def _class_path(obj: Any) -> str:
-    cls = type(obj)
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def _import_class(path: str) -> Any:
-    module_name, _, qualname = path.partition(":")
-    if module_name.split(".")[0] not in _ALLOWED_MODULES:
-        raise ConfigError(f"checkpoint names class {path!r}; only classes from "
-                          f"{list(_ALLOWED_MODULES)} may be restored")
-    obj: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _encode_array(array: np.ndarray) -> dict[str, Any]:
-    array = np.ascontiguousarray(array)
-    return {"dtype": array.dtype.name if array.dtype.names is None else str(array.dtype),
-            "shape": list(array.shape),
-            "data": base64.b64encode(array.tobytes()).decode("ascii")}
-
-
-def _decode_array(data: Mapping[str, Any]) -> np.ndarray:
-    dtype = data["dtype"]
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        import jax.numpy as jnp  # bfloat16 and friends (ml_dtypes) are known to jax
-
-        dtype = jnp.dtype(dtype)
-    raw = base64.b64decode(data["data"])
-    return np.frombuffer(raw, dtype=dtype).reshape(data["shape"]).copy()
-
-
-def encode_state(obj: Any) -> Any:
-    """A JSON-able, type-tagged form of a strategy state (see module docstring)."""
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, (int, np.integer)) and not isinstance(obj, bool):
-        return int(obj) if isinstance(obj, int) else {"__npscalar__": _encode_array(np.asarray(obj))}
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else {"__float__": repr(obj)}
-    if isinstance(obj, np.generic):
-        return {"__npscalar__": _encode_array(np.asarray(obj))}
-    if isinstance(obj, np.ndarray):
-        return {"__ndarray__": _encode_array(obj)}
-    if isinstance(obj, np.random.Generator):
-        return {"__npgen__": encode_state(obj.bit_generator.state)}
-    if type(obj).__module__.startswith(("jax", "jaxlib")) and hasattr(obj, "dtype"):
-        import jax
-
-        if jax.dtypes.issubdtype(obj.dtype, jax.dtypes.prng_key):
-            return {"__jaxkey__": _encode_array(np.asarray(jax.random.key_data(obj))),
-                    "impl": str(jax.random.key_impl(obj))}
-        return {"__jax__": _encode_array(np.asarray(obj))}
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        fields = {f.name: encode_state(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        return {"__dataclass__": _class_path(obj), "fields": fields}
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # NamedTuple (optax states)
-        return {"__namedtuple__": _class_path(obj), "items": [encode_state(v) for v in obj]}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [encode_state(v) for v in obj]}
-    if isinstance(obj, list):
-        return [encode_state(v) for v in obj]
-    if isinstance(obj, (frozenset, set)):
-        items = sorted((encode_state(v) for v in obj), key=lambda v: json.dumps(v, sort_keys=True))
-        return {"__frozenset__" if isinstance(obj, frozenset) else "__set__": items}
-    if isinstance(obj, Mapping):
-        items = [[encode_state(k), encode_state(v)] for k, v in obj.items()]
-        if type(obj) is dict:
-            return {"__dict__": items}
-        return {"__mapping__": _class_path(obj), "items": items}
-    raise ConfigError(f"cannot checkpoint a value of type {type(obj).__qualname__}: use "
-                      f"dataclasses, tuples, dicts, numbers, strings or arrays in states")
-
-
-def decode_state(data: Any) -> Any:
-    """Inverse of :func:`encode_state`."""
-    if isinstance(data, list):
-        return [decode_state(v) for v in data]
-    if not isinstance(data, dict):
-        return data
-    if "__float__" in data:
-        return float(data["__float__"])
-    if "__npscalar__" in data:
-        return _decode_array(data["__npscalar__"])[()]
-    if "__ndarray__" in data:
-        return _decode_array(data["__ndarray__"])
-    if "__npgen__" in data:
-        state = decode_state(data["__npgen__"])
-        bit_generator = getattr(np.random, state["bit_generator"])()
-        bit_generator.state = state
-        return np.random.Generator(bit_generator)
-    if "__jaxkey__" in data:
-        import jax
-
-        raw = jax.numpy.asarray(_decode_array(data["__jaxkey__"]))
-        impl = data.get("impl", "")
-        impl_name = "rbg" if "rbg" in impl else ("unsafe_rbg" if "unsafe" in impl else "threefry2x32")
-        return jax.random.wrap_key_data(raw, impl=impl_name)
-    if "__jax__" in data:
-        import jax.numpy as jnp
-
-        return jnp.asarray(_decode_array(data["__jax__"]))
-    if "__dataclass__" in data:
-        cls = _import_class(data["__dataclass__"])
-        values = {k: decode_state(v) for k, v in data["fields"].items()}
-        init = {f.name for f in dataclasses.fields(cls) if f.init}
-        obj = cls(**{k: v for k, v in values.items() if k in init})
-        for k, v in values.items():
-            if k not in init:
-                object.__setattr__(obj, k, v)
-        return obj
-    if "__namedtuple__" in data:
-        return _import_class(data["__namedtuple__"])(*[decode_state(v) for v in data["items"]])
-    if "__tuple__" in data:
-        return tuple(decode_state(v) for v in data["__tuple__"])
-    if "__frozenset__" in data:
-        return frozenset(decode_state(v) for v in data["__frozenset__"])
-    if "__set__" in data:
-        return {decode_state(v) for v in data["__set__"]}
-    if "__dict__" in data:
-        return {decode_state(k): decode_state(v) for k, v in data["__dict__"]}
-    if "__mapping__" in data:
-        cls = _import_class(data["__mapping__"])
-        return cls({decode_state(k): decode_state(v) for k, v in data["items"]})
-    return {k: decode_state(v) for k, v in data.items()}
-
+from jaxnas.search.codec import decode, encode
 
 # ------------------------------------------------------------------------------ files
 
@@ -208,28 +70,73 @@ def write_json_atomic(path: Path, data: Any, fsync: bool = True) -> None:
 
 
 def read_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """The JSON in ``path``; a one-line ConfigError when it is unreadable."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid JSON ({error})") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def read_evals(path: Path) -> list[dict[str, Any]]:
-    """Entries of an evals.jsonl file; a torn (unparsable) last line is dropped."""
+    """Entries of an evals.jsonl file; a torn last line (a kill mid-write) is dropped."""
+    return scan_evals(path)[0]
+
+
+def _line(step: int, pos: int, record: Mapping[str, Any]) -> str:
+    """One log line: the entry and a CRC-32 of it, so a damaged line is never read as data."""
+    body = json.dumps({"step": step, "pos": pos, "record": record}, sort_keys=True,
+                      allow_nan=False)
+    return json.dumps({"crc": zlib.crc32(body.encode()), "entry": json.loads(body)},
+                      sort_keys=True, allow_nan=False) + "\n"
+
+
+def _entry(line: bytes) -> dict[str, Any]:
+    """The entry of one log line (ValueError when the line is damaged)."""
+    data = json.loads(line)
+    if not isinstance(data, dict) or set(data) != {"crc", "entry"}:
+        raise ValueError("not a log line")
+    entry = data["entry"]
+    body = json.dumps(entry, sort_keys=True, allow_nan=False)
+    if zlib.crc32(body.encode()) != data["crc"]:
+        raise ValueError("checksum mismatch")
+    return entry
+
+
+def scan_evals(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """(entries, clean size) of an evals.jsonl file. A damaged last line (a kill mid-write)
+    is dropped and ``clean size`` is the byte length without it; a damaged line before the
+    end is an error (the log cannot be trusted)."""
     path = Path(path)
     if not path.is_file():
-        return []
-    entries = []
-    with open(path) as f:
-        lines = f.read().split("\n")
+        return [], 0
+    data = path.read_bytes()
+    entries, offset = [], 0
+    lines = data.split(b"\n")
     for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1 and any(x.strip() for x in lines[i + 1:]):
-                raise ConfigError(f"{path}: corrupt line {i + 1} in the middle of the log")
-            break  # torn final write from a kill: that evaluation was never told
-    return entries
+        end = offset + len(line) + (1 if i < len(lines) - 1 else 0)
+        if line.strip():
+            try:
+                if i == len(lines) - 1:  # no newline yet: torn after the record
+                    raise ValueError("no newline")
+                entries.append(_entry(line))
+            except (ValueError, UnicodeDecodeError):
+                if any(x.strip() for x in lines[i + 1:]):
+                    raise ConfigError(f"{path}: line {i + 1} is damaged in the middle of the "
+                                      f"log; the run cannot be resumed safely") from None
+                return entries, offset
+        offset = end
+    return entries, len(data)
+
+
+class Checkpoint(NamedTuple):
+    """A strategy state after tell number ``step``, when ``queries`` had been spent."""
+
+    step: int
+    state: Any
+    queries: float
 
 
 class SeedStore:
@@ -240,27 +147,22 @@ class SeedStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.evals_path = self.dir / "evals.jsonl"
         self.result_path = self.dir / "result.json"
+        self._clean_size: int | None = None  # byte length of the log's intact lines
 
     def load_evals(self) -> list[tuple[int, int, EvalRecord]]:
-        """(step, position in the step, record) of every logged evaluation; rewrites the file
-        without a torn last line so later appends stay well-formed."""
-        entries = read_evals(self.evals_path)
-        with open(self.evals_path, "a+") as f:  # drop a torn tail so the next line starts clean
-            f.seek(0)
-            text = f.read()
-        clean = "".join(json.dumps(e, sort_keys=True, allow_nan=False) + "\n" for e in entries)
-        if text != clean:
-            with open(self.evals_path, "w") as f:
-                f.write(clean)
-                f.flush()
-                os.fsync(f.fileno())
+        """(step, position in the step, record) of every logged evaluation (read only)."""
+        entries, self._clean_size = scan_evals(self.evals_path)
         return [(e["step"], e["pos"], EvalRecord.from_json(e["record"])) for e in entries]
 
     def append_eval(self, step: int, pos: int, record: EvalRecord) -> None:
-        line = json.dumps({"step": step, "pos": pos, "record": record.to_json()},
-                          sort_keys=True, allow_nan=False) + "\n"
-        with open(self.evals_path, "a") as f:
-            f.write(line)
+        """Append one line and fsync it; the first append after :meth:`load_evals` first cuts
+        a torn tail off, so the new line starts clean."""
+        line = _line(step, pos, record.to_json())
+        with open(self.evals_path, "ab") as f:
+            if self._clean_size is not None and f.tell() != self._clean_size:
+                f.truncate(self._clean_size)
+            self._clean_size = None
+            f.write(line.encode())
             f.flush()
             os.fsync(f.fileno())
 
@@ -275,7 +177,7 @@ class SeedStore:
         fails and :meth:`load_checkpoint` takes the other slot (one step older), and the
         fsynced evaluation log replays the rest.
         """
-        payload = json.dumps(encode_state(state), separators=(",", ":"), allow_nan=False)
+        payload = json.dumps(encode(state), separators=(",", ":"), allow_nan=False)
         header = {"step": int(step), "sha256": hashlib.sha256(payload.encode()).hexdigest(),
                   **dict(extra or {})}
         data = (json.dumps(header, sort_keys=True) + "\n" + payload + "\n").encode()
@@ -288,8 +190,9 @@ class SeedStore:
         finally:
             os.close(fd)
 
-    def load_checkpoint(self) -> tuple[int, Any] | None:
-        """(step, state) of the newest intact checkpoint slot, or None."""
+    def load_checkpoint(self, template: Any) -> Checkpoint | None:
+        """The newest intact checkpoint slot, or None; ``template`` is a fresh state of the
+        same strategy (:func:`jaxnas.search.codec.decode`)."""
         best: tuple[int, str] | None = None
         for slot in (self.dir / "checkpoint.0.json", self.dir / "checkpoint.1.json"):
             try:
@@ -300,16 +203,80 @@ class SeedStore:
             if hashlib.sha256(payload.encode()).hexdigest() != header.get("sha256"):
                 continue  # torn by a kill mid-write
             if best is None or header["step"] > best[0]:
-                best = (int(header["step"]), payload)
+                best = (int(header["step"]), payload, header.get("queries", 0))
         if best is None:
             return None
-        return best[0], decode_state(json.loads(best[1]))
+        return Checkpoint(best[0], decode(json.loads(best[1]), template), best[2])
 
     def save_result(self, result: Mapping[str, Any]) -> None:
         write_json_atomic(self.result_path, result)
 
-    def load_result(self) -> dict[str, Any] | None:
-        return read_json(self.result_path) if self.result_path.is_file() else None
+    def load_result(self, seed: int, budget: int) -> dict[str, Any] | None:
+        """The seed's finished result, or None when the run must go on: none yet, or one for
+        a smaller query budget (a run extended with more queries continues from its
+        checkpoint). A result of another seed or of a larger budget is an error."""
+        if not self.result_path.is_file():
+            return None
+        try:
+            result = read_json(self.result_path)
+        except ConfigError as error:  # rebuilt exactly from the checkpoint and the log
+            print(f"warning: {error}; rebuilding it from the log", file=sys.stderr)
+            return None
+        if not isinstance(result, dict) or result.get("seed") != seed:
+            raise ConfigError(f"{self.result_path} is not the result of seed {seed} (it holds "
+                              f"seed {result.get('seed') if isinstance(result, dict) else '?'})")
+        stored = result.get("budget", result.get("queries"))
+        if stored == budget:
+            return result
+        if isinstance(stored, (int, float)) and stored < budget:
+            return None
+        raise ConfigError(f"{self.result_path} holds a {stored}-query result; this run has "
+                          f"{budget} queries (fewer queries than a finished run are not a "
+                          f"resume: pick a new --run-dir)")
+
+
+LOCK_FILE = "lock"
+
+
+@contextlib.contextmanager
+def locked_run_dir(run_dir: Path) -> Iterator[Path]:
+    """Create (if needed) and exclusively lock ``run_dir`` for this process.
+
+    A second process gets a one-line ConfigError naming the holder's PID. The lock is an
+    ``flock`` on ``RUN_DIR/lock``, released by the kernel when the holder dies (a SIGKILLed
+    run never blocks its resume). A directory this call created is removed again when the
+    block fails before any seed logged an evaluation, so a failed start leaves nothing.
+    """
+    import fcntl
+    import shutil
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--run-dir {run_dir} is a file, not a directory")
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise ConfigError(f"cannot write to run directory {run_dir}: "
+                          f"{error.strerror or error}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise ConfigError(f"{run_dir} is in use by another jaxnas process (PID {holder}); "
+                              f"wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield run_dir
+        except BaseException:
+            if created and not any(run_dir.glob("seed_*/evals.jsonl")):
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+    finally:
+        os.close(fd)
 
 
 def load_run_config(run_dir: Path) -> dict[str, Any]:

@@ -38,6 +38,14 @@ def get_space(name: str, **limits: Any) -> SearchSpace:
         ) from None
 
 
+def parse_genome(space_name: str, text: str, **limits: Any) -> Any:
+    """The genome of ``space_name`` written as ``text`` (the space's canonical string form,
+    e.g. ``"L10-C64-o0000000000-k3333333333"`` for egnas), validated against the limits of
+    ``get_space(space_name, **limits)``; an :class:`~jaxnas.errors.InvalidGenomeError` (one
+    line) says what is wrong. ``get_space(...).to_string(genome)`` writes it back."""
+    return get_space(space_name, **limits).parse(text)
+
+
 __all__ = [
     "DARTS_OPS",
     "NB101_OPS",
@@ -57,5 +65,6 @@ __all__ = [
     "NB201Space",
     "SearchSpace",
     "get_space",
+    "parse_genome",
     "graphs_to_batch",
 ]

@@ -98,7 +98,7 @@ def edge_order(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dense_to_y(types: np.ndarray, adj: np.ndarray, spec: GraphSpec) -> np.ndarray:
-    """``[one-hot(types) flattened ; edge indicators]`` as float32 (papers.md 3.2)."""
+    """``[one-hot(types) flattened ; edge indicators]`` as float32 (docs/algorithms.md)."""
     n, a = spec.max_nodes, spec.num_node_types
     onehot = np.zeros((n, a), dtype=np.float32)
     onehot[np.arange(n), types] = 1.0

@@ -17,7 +17,7 @@ G = TypeVar("G")
 
 @dataclass(frozen=True)
 class GraphSpec:
-    """The AG-Net dense graph encoding of a space (papers.md section 3.2).
+    """The AG-Net dense graph encoding of a space (docs/algorithms.md, AG-Net).
 
     ``node_types[0]`` is always ``"output"`` (the padding class) and ``node_types[1]`` is
     ``"input"``. An encoding ``y`` is ``[one-hot node types of max_nodes nodes, flattened;

@@ -1,4 +1,4 @@
-"""DARTS cell space (the NAS-Bench-301 space; papers.md 3.2).
+"""DARTS cell space (the NAS-Bench-301 space; AG-Net encoding: docs/algorithms.md).
 
 A genotype has a normal and a reduction cell. Each cell has 4 intermediate nodes (DARTS node
 ids 2..5; 0 = c_{k-2}, 1 = c_{k-1}); intermediate node i reads exactly 2 different earlier nodes
@@ -87,7 +87,7 @@ class DartsSpace:
     ``key`` is the canonical string after sorting each node's 2 inputs (the order of a node's
     two inputs does not change the network, which sums them).
 
-    AG-Net encoding, one graph per cell (papers.md 3.2, NB301 row): node 0 = c_{k-2}
+    AG-Net encoding, one graph per cell (docs/algorithms.md): node 0 = c_{k-2}
     ('input'), node 1 = c_{k-1} ('input_1'), nodes 2..2*steps+1 = the op of each chosen edge
     (node i's two edges, sorted by input, at 2+2i and 3+2i), last node = 'output' reading
     every op node. An op node reading DARTS node j >= 2 has edges from both op nodes of j.

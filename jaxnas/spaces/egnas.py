@@ -1,4 +1,4 @@
-"""Efficient Global NAS chain space (papers.md 1.2).
+"""Efficient Global NAS chain space (docs/algorithms.md).
 
 A network is a plain chain of ``depth`` layers of ``width`` base channels; layer i has an op
 (0 = depthwise-separable conv, 1 = standard conv) and a kernel size. Canonical string:
@@ -31,7 +31,8 @@ from jaxnas.spaces.base import GraphSpec
 SEPARABLE, STANDARD = 0, 1
 OP_NAMES = ("sep_conv", "conv")  # AG-Net node type prefix per op code
 
-_STRING = re.compile(r"L(\d{1,6})-C(\d{1,6})-o(\d*)-k(\d*)")
+# ASCII digits only: \d would also take other scripts' digits ("L１0" read as 10)
+_STRING = re.compile(r"L([0-9]{1,6})-C([0-9]{1,6})-o([0-9]*)-k([0-9]*)")
 
 
 @dataclass(frozen=True)

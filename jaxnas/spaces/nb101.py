@@ -1,4 +1,6 @@
-"""NAS-Bench-101 cell space (papers.md 3.2; semantics of the NAS-Bench-101 API ``ModelSpec``).
+"""NAS-Bench-101 cell space (semantics of the NAS-Bench-101 API ``ModelSpec``).
+
+The AG-Net encoding of this space is described in docs/algorithms.md.
 
 A cell is an upper-triangular 0/1 adjacency matrix over ``n <= 7`` vertices plus one op per
 vertex (``input``, n-2 of ``NB101_OPS``, ``output``). Like the API, a genome keeps its original
@@ -32,8 +34,11 @@ from jaxnas.spaces.base import GraphSpec
 
 NB101_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
 INPUT, OUTPUT = "input", "output"
-# AG-Net node type order (papers.md 3.2) -- differs from NB101_OPS order on purpose.
+# AG-Net node type order (docs/algorithms.md) -- differs from NB101_OPS order on purpose.
 NB101_NODE_TYPES = ("output", "input", "conv1x1-bn-relu", "conv3x3-bn-relu", "maxpool3x3")
+# NAS-Bench-101's limits: at most 7 vertices and 9 edges per (pruned) cell
+NB101_MAX_VERTICES = 7
+NB101_MAX_EDGES = 9
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,8 @@ class NB101Space(DenseGraphEncoding):
     follows, so ``decode(encode(g)) == prune(g)``.
     """
 
-    max_vertices: int = 7
-    max_edges: int = 9
+    max_vertices: int = NB101_MAX_VERTICES
+    max_edges: int = NB101_MAX_EDGES
     name: ClassVar[str] = "nb101"
 
     def __post_init__(self) -> None:

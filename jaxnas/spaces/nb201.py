@@ -1,4 +1,4 @@
-"""NAS-Bench-201 cell space (papers.md 3.2).
+"""NAS-Bench-201 cell space (AG-Net encoding: docs/algorithms.md).
 
 A cell has 4 nodes and 6 edges ``(0,1), (0,2), (1,2), (0,3), (1,3), (2,3)``; each edge carries
 one of 5 ops. The canonical string is the NB201 one,
@@ -35,7 +35,7 @@ NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3
 NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 NUM_CELLS = len(NB201_OPS) ** len(NB201_EDGES)  # 15625
 
-# AG-Net node types (papers.md 3.2, AG-Net datasets/NASBench201.py OP_PRIMITIVES_NB201)
+# AG-Net node types (docs/algorithms.md, AG-Net datasets/NASBench201.py OP_PRIMITIVES_NB201)
 NB201_NODE_TYPES = (
     "output", "input", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "none",
 )
