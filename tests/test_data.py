@@ -44,7 +44,11 @@ def fmnist_test(shared_data):
 def test_dataset_info_facts():
     # values from the datasets' publications and docs/algorithms.md (EMNIST balanced: 47 classes,
     # 18,800 test images; no flips for the character sets)
-    assert set(DATASET_NAMES) == {"fashion_mnist", "mnist", "kmnist", "emnist", "cifar10", "cifar100"}
+    assert set(DATASET_NAMES) == {"fashion_mnist", "mnist", "kmnist", "emnist", "cifar10",
+                                  "cifar100", "imagenet16-120"}
+    # NAS-Bench-201's ImageNet16-120: 16x16 RGB, 120 classes, any spelling; shape only
+    for name in ("ImageNet16-120", "imagenet16"):
+        assert dataset_info(name).shape == (16, 16, 3) and dataset_info(name).num_classes == 120
     emnist = dataset_info("emnist")
     assert (emnist.num_classes, emnist.test_size, emnist.train_size) == (47, 18_800, 112_800)
     assert not emnist.allow_flip and emnist.transposed
@@ -60,7 +64,8 @@ def test_dataset_info_facts():
     for name in DATASET_NAMES:
         info = dataset_info(name)
         assert len(info.mean) == len(info.std) == info.channels
-        assert info.train_crop_size == 32  # EG-NAS trains every set on 32x32 crops
+        # EG-NAS trains every set it loads on 32x32 crops; ImageNet16-120 is shape only
+        assert info.train_crop_size == (16 if name == "imagenet16-120" else 32)
 
 
 def test_unknown_dataset_name_lists_allowed():

@@ -190,11 +190,13 @@ PRESETS: Mapping[str, EGNASConfig] = {
     # dominates): depth from 4, width 16 down to 12, 8,000 / 1,000 / 1,000 train / val / test
     # images, every epoch budget x0.2 with at least 2 epochs (start net and micro candidates
     # 2, width step 3: >= 250 SGD steps, enough to learn), 1 depth + 1 width step, micro
-    # phase on 1 layer. (The earlier 512-image, 1-epoch smoke trained at chance.)
+    # phase on 1 layer, the learning rate annealed every step (per epoch, a 2-epoch candidate
+    # ends at half the rate; docs/results.md). (The earlier 512-image, 1-epoch smoke trained
+    # at chance.)
     "smoke": EGNASConfig(min_depth=4, max_width=16, min_width=12, epoch_scale=0.2,
                          min_epochs=2, max_depth_candidates=1, max_width_candidates=1,
                          micro_layers=1, n_train=8000, n_val=1000, n_test=1000, batch_depth=1,
-                         batch_width=1, batch_combos=1),
+                         batch_width=1, batch_combos=1, schedule="cosine_per_step"),
 }
 
 
