@@ -137,8 +137,8 @@ def main() -> None:
     options = TrainOptions(network_options=tuple(sorted(net.items())))
     key = jax.random.PRNGKey(0)
     command = "python experiments/run_nal_darts.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        if k not in ("out", "dry_run", "data_dir")).replace("[", "").replace("]", "")
+        f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in vars(args).items() if k not in ("out", "dry_run", "data_dir"))
     recipe_json = {k: getattr(recipe, k) for k in recipe.__dataclass_fields__}
     done = {}
     if args.out.exists():  # resume: keep rows of an interrupted run of the same command
