@@ -60,6 +60,7 @@ def _evaluator(shared_data, **options):
     return TrainEvaluator(get_space("nb201"), context, **{**tiny, **options})
 
 
+@pytest.mark.slow  # real training of a small population: minutes on a 2-core CPU
 def test_a_batch_is_trained_once_per_cell_and_recorded_per_member(shared_data):
     evaluator = _evaluator(shared_data, policy="aware", epochs="2")
     space = evaluator.space
@@ -94,6 +95,7 @@ def _search(run_dir, data_dir, queries=4):
             "--quiet", "--run-dir", str(run_dir)]
 
 
+@pytest.mark.slow  # two real training runs and a kill: minutes on a 2-core CPU
 def test_a_sigkilled_training_search_resumes_exactly(tmp_path, shared_data):
     run_dir = tmp_path / "run"
     env = dict(os.environ)
