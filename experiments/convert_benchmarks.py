@@ -1,6 +1,6 @@
-"""Convert ../shared/data tables into the compact oracle arrays shipped in jaxnas/benchmarks/data.
+"""Convert the original public benchmark tables (DATA_DIR) into the compact oracle arrays shipped in jaxnas/benchmarks/data.
 
-    python experiments/convert_benchmarks.py [--src ../shared/data] [--out jaxnas/benchmarks/data]
+    python experiments/convert_benchmarks.py --src DATA_DIR [--out jaxnas/benchmarks/data]
         [--nb201-counts | --no-nb201-counts]
 
 Writes ``nb201.npz``, ``nb101_20k.npz``, ``naslib_samples.npz`` (all numpy arrays, no pickles),
@@ -211,12 +211,13 @@ def nb201_counts(ops: np.ndarray, check: int = 8, seed: int = 0
 def main() -> None:
     root = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--src", type=Path, default=root.parent / "shared" / "data")
+    parser.add_argument("--src", type=Path, required=True,
+                        help="folder of the original tables (layout: docs/data.md)")
     parser.add_argument("--out", type=Path, default=root / "jaxnas" / "benchmarks" / "data")
     parser.add_argument("--nb201-counts", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"src": str(args.src)}
+    report: dict = {"src": "the --src folder"}
 
     nb201 = convert_nb201(args.src)
     report["nb201_test200_max"] = nb201["test_acc_200_max"].tolist()

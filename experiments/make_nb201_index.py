@@ -1,9 +1,9 @@
 """Build jaxnas/spaces/nb201_index.npz: the NAS-Bench-201 row order as op codes.
 
-Reads ../shared/data/nb201/nb201_12epoch.csv (column ``cellstr``; row i is NB201 index i, the
+Reads DATA_DIR/nb201/nb201_12epoch.csv (column ``cellstr``; row i is NB201 index i, the
 same order as nb201_200epoch_test.csv ``ArchitectureString``, which is cross-checked) and writes
 ``ops``: uint8 (15625, 6), op codes into NB201_OPS on the edges in NB201_EDGES order, plus a
-``provenance`` string. Run: ``python experiments/make_nb201_index.py [--data-dir DIR]``.
+``provenance`` string. Run: ``python experiments/make_nb201_index.py --data-dir DATA_DIR``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def read_column(path: Path, column: str) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    ap.add_argument("--data-dir", type=Path, required=True,
+                    help="folder holding nb201/nb201_12epoch.csv")
     ap.add_argument("--out", type=Path, default=REPO / "jaxnas" / "spaces" / "nb201_index.npz")
     args = ap.parse_args()
     src = args.data_dir / "nb201" / "nb201_12epoch.csv"

@@ -34,13 +34,22 @@ from jaxnas.spaces import get_space
 from jaxnas.train import TrainOptions, TrainRecipe, train_population
 
 
+# the NAL settings of the documented run (the defaults then: the GAT size decides the DARTS
+# genotypes, the score plays no part in DARTS generation); --current-defaults uses today's
+MEASURED_CONFIG = dict(num_layers=2, num_heads=4, head_dim=8, score="target-prior")
+
+
+def nal_config(args: argparse.Namespace) -> nal.NALStrategyConfig:
+    return nal.NALStrategyConfig(**({} if args.current_defaults else MEASURED_CONFIG))
+
+
 def genotypes(args: argparse.Namespace) -> list[tuple[str, object, float]]:
     """(name, genome, seconds to learn + generate) for the NAL seeds, then the randoms."""
     space = get_space("darts")
     out = []
     for seed in args.nal_seeds:
         t0 = time.perf_counter()
-        model = nal.train_nb101_experts(jax.random.PRNGKey(seed))
+        model = nal.train_nb101_experts(jax.random.PRNGKey(seed), nal_config(args))
         genome = generate_darts(model, seed=seed)
         out.append((f"nal-{seed}", genome, time.perf_counter() - t0))
     rng = np.random.default_rng(args.random_seed)
@@ -106,6 +115,9 @@ def main() -> None:
     parser.add_argument("--nal-seeds", type=lambda s: [int(x) for x in s.split(",")],
                         default=[0, 1, 2])
     parser.add_argument("--randoms", type=int, default=20)
+    parser.add_argument("--current-defaults", action="store_true",
+                        help="NAL with today's NALStrategyConfig() instead of the documented "
+                             "run's settings (MEASURED_CONFIG)")
     parser.add_argument("--random-seed", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -176,7 +188,7 @@ def main() -> None:
     out = {"command": command, "machine": platform.platform(), "recipe": recipe_json,
            "network": net, "data": {"train": args.train_size, "val": args.val_size,
                                     "test": args.test_size},
-           "nal_config": nal.NALStrategyConfig().__dict__, "rows": rows, "summary": summary}
+           "nal_config": nal_config(args).__dict__, "rows": rows, "summary": summary}
     args.out.write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out}")
 

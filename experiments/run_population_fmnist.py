@@ -1,8 +1,8 @@
 """Train one egnas population on the Fashion-MNIST train/validation split and report it.
 
-    python experiments/run_population_fmnist.py --data-dir ../shared/data \\
+    python experiments/run_population_fmnist.py --data-dir DATA_DIR \\
         --schedule cosine_per_step                                               # issue 8 check
-    python experiments/run_population_fmnist.py --data-dir ../shared/data \\
+    python experiments/run_population_fmnist.py --data-dir DATA_DIR \\
         --members 4 --depth 10 20 --width 16 64 --cutout 16 --crop-size 32  # the authors' nets
 
 The population is ``--members`` genomes drawn uniformly (``EgnasSpace.sample``, seeded) from

@@ -35,9 +35,20 @@ def experts(shared_data):
 
 
 @pytest.fixture(scope="module")
-def model(experts):
+def background(shared_data):
+    """300 uniformly drawn real nb101-20k cells (no accuracy read): the contrast's background."""
+    specs = json.loads((shared_data / "nb101" / "nb101_20k_specs.json").read_text())
+    rows = np.random.default_rng(0).choice(len(specs), 300, replace=False)
+    return graph.make_cells([(specs[i]["ops"], np.array(specs[i]["matrix"])) for i in rows],
+                            graph.NB101_VOCAB, slots=7)
+
+
+@pytest.fixture(scope="module")
+def model(experts, background):
+    """The default model: the expert model with its background model (score="contrast")."""
     train = experts.subset(np.arange(0, len(experts) - 100))
-    return graph.train(train, graph.NB101_VOCAB, jax.random.PRNGKey(0), graph.NALConfig(**TINY))
+    return graph.train_contrast(train, background, graph.NB101_VOCAB, jax.random.PRNGKey(0),
+                                graph.NALConfig(**TINY))
 
 
 def test_link_predictor_learns_on_real_expert_cells(experts, model):
@@ -172,3 +183,29 @@ def test_strategy_transfer_spends_zero_queries():
 def test_transfer_is_refused_on_its_own_source_table():
     with pytest.raises(ConfigError, match="scored on"):
         run_seed(RunConfig(space="nb101", strategy="nal", queries=0), 0)
+
+
+def test_contrast_score_is_the_likelihood_ratio_against_a_background_model(experts, model):
+    config = graph.NALConfig(**TINY)
+    assert config.score == "contrast" and model.background is not None
+    # the expert model is the one `train` gives (same key; the background has its own)
+    plain = graph.train(experts.subset(np.arange(0, len(experts) - 100)), graph.NB101_VOCAB,
+                        jax.random.PRNGKey(0), config)
+    np.testing.assert_array_equal(plain.losses, model.losses)
+    assert plain.background is None
+    assert not np.array_equal(model.background.losses, model.losses)
+    cells = experts.subset(np.arange(20))
+    ratio = graph.score_cells(model, cells)
+    np.testing.assert_allclose(
+        ratio, graph.score_cells(model, cells, score="transfer")
+        - graph.score_cells(model.background, cells, score="transfer"), rtol=1e-6)
+    with pytest.raises(ConfigError, match="background"):
+        graph.score_cells(plain, cells, score="contrast")
+    with pytest.raises(ConfigError, match="background cells"):
+        graph.train_contrast(cells, None, graph.NB101_VOCAB, 0, config)
+    # the strategy's transfer path builds the background itself and decodes an NB201 cell
+    run = RunConfig(space="nb201", dataset="cifar10", strategy="nal", queries=0,
+                    options=tuple(sorted(TINY_OPTIONS + (("score", "contrast"),
+                                                         ("background_size", "64")))))
+    (entry,) = run_seed(run, 0)["curve"]
+    assert get_space("nb201").parse(entry["arch"]) is not None

@@ -228,6 +228,27 @@ def test_resume_replays_a_log_that_is_ahead_of_the_checkpoint(tmp_path):
     assert sum(e["record"]["cost"] for e in entries) == 50  # repeats are logged at cost 0
 
 
+def test_run_search_builds_one_evaluator_per_seed(tmp_path, monkeypatch):
+    """The evaluator built to check names and data serves the first seed (its data are not
+    loaded twice); every other seed gets a fresh one, and results do not change."""
+    import jaxnas.search.runner as runner
+
+    built = []
+    real = runner.make_evaluator
+
+    def counting(*args, **kwargs):
+        built.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "make_evaluator", counting)
+    one = run_search(RunConfig(queries=5, seeds=(0,)), tmp_path / "one")
+    assert len(built) == 1
+    two = run_search(RunConfig(queries=5, seeds=(0, 1)), tmp_path / "two")
+    assert len(built) == 1 + 2
+    assert two["runs"][0]["curve"] == one["runs"][0]["curve"]
+    assert two["runs"][0]["curve"] == run_seed(RunConfig(queries=5, seeds=(0,)), 0)["curve"]
+
+
 def test_run_search_rejects_a_different_config_in_the_same_dir(tmp_path):
     run_search(RunConfig(queries=5, seeds=(0,)), tmp_path)
     with pytest.raises(ConfigError, match="different run"):

@@ -18,7 +18,8 @@ from jaxnas.search.base import SearchContext
 from jaxnas.search.runner import RunConfig, run_seed
 from jaxnas.search.store import read_evals
 from jaxnas.spaces import get_space
-from jaxnas.train.allocation import egnas_weight, epochs_per_member, share_epochs
+from jaxnas.train.allocation import (cell_weights, egnas_weight, epochs_per_member,
+                                     share_epochs)
 from jaxnas.train.presets import PRESETS, get_preset
 
 # a population small enough for a test: 1-cell-per-stage, 4-channel nb201 nets, 1 epoch
@@ -39,6 +40,11 @@ def test_policies_share_the_same_total_and_aware_follows_the_weights():
     deep, shallow = space.parse("L14-C64-o" + "0" * 14 + "-k" + "3" * 14), \
         space.parse("L10-C64-o" + "0" * 10 + "-k" + "3" * 10)
     assert egnas_weight(deep) == egnas_weight(shallow) + 4  # the EG-NAS counter: +1 per layer
+    # cell spaces: +1 per doubling of compute over the batch's smallest network, so NB201's
+    # ~5x FLOPs range really moves epochs (log FLOPs itself gave every cell the same 3)
+    assert cell_weights([1000, 2000, 8000]) == [1.0, 2.0, 4.0]
+    flops = [1_000_000, 2_500_000, 5_500_000]
+    assert epochs_per_member("aware", 3, cell_weights(flops)) == [2, 3, 4]
 
 
 def test_presets_are_named_and_documented():

@@ -92,9 +92,13 @@ def test_nan_member_is_isolated(shared_data):
     b = TrainRecipe(epochs=2, batch_size=32, learning_rate=0.05)
     bad = b.with_(learning_rate=1e12, grad_clip_norm=None)
     keys = [jax.random.PRNGKey(11), jax.random.PRNGKey(12)]
+    epochs_seen = []
     res = train_population("egnas", [TINY, TINY], [b, bad], tr, va, key=keys[0],
                            member_keys=keys, executor="loop",
-                           options=TrainOptions(concurrent_groups=1))
+                           options=TrainOptions(concurrent_groups=1),
+                           on_epoch=lambda done, of: epochs_seen.append((done, of)))
+    # the good member's group reports both epochs; the diverged one stops after its first
+    assert epochs_seen.count((1, 2)) == 2 and epochs_seen.count((2, 2)) == 1
     alone = train_population("egnas", [TINY], [b], tr, va, key=keys[0], member_keys=keys[:1],
                              executor="loop")
     assert isinstance(res[0], MemberResult)

@@ -1,6 +1,6 @@
 """The tabular benchmarks shipped in ``jaxnas/benchmarks/data`` as read-only numpy arrays.
 
-Made by ``experiments/convert_benchmarks.py`` from ``../shared/data``; sources and licences in
+Made by ``experiments/convert_benchmarks.py`` from the original public tables; sources and licences in
 ``data/PROVENANCE.md``. Accuracies are percentages (float32), latencies milliseconds (float32).
 """
 

@@ -17,7 +17,7 @@ from jaxnas.graph.nal_model import (
     DECODES, SCORES, NALConfig, NALModel, forward, link_predictor, middle_mask, pair_graph,
     pair_mask, predict,
 )
-from jaxnas.graph.training import masked_loss, train
+from jaxnas.graph.training import masked_loss, train, train_contrast
 from jaxnas.graph.transfer import (
     DARTS_TO_NB101, NB101_PATH_TO_DARTS, NB101_TO_DARTS, NB101_TO_NB201, darts_as_nb101_graph,
     darts_edge_op, decode_nb201_transfer, generate_darts, generate_darts_cell,
@@ -36,5 +36,5 @@ __all__ = [
     "masked_loss", "middle_mask", "nb201_as_nb101_graph", "nb201_cells", "nb201_pool",
     "nb201_size_log_prior", "nb201_transfer_scores", "op_log_likelihood", "pad_graphs",
     "pair_graph", "pair_mask", "predict", "prune_cell", "roc_auc", "score_cells", "select",
-    "size_log_prior", "train", "vertex_count_log_prior",
+    "size_log_prior", "train", "train_contrast", "vertex_count_log_prior",
 ]

@@ -5,7 +5,10 @@
   log-likelihood (:func:`op_log_likelihood`) plus the mean link log-likelihood
   (:func:`link_log_likelihood`). ``score="legacy"`` adds :func:`vertex_count_log_prior`, the
   experts' vertex-count histogram (kept to measure the change: a size prior learned in one
-  space does not transfer to a space whose cells are built differently). No cell is evaluated.
+  space does not transfer to a space whose cells are built differently). ``score="contrast"``
+  subtracts the same terms under ``model.background``, a model trained the same way on random
+  cells: a log-likelihood ratio, high where experts and ordinary cells differ, so the ease of
+  predicting small graphs, which both models share, cancels. No cell is evaluated.
 * **Decoding** (:func:`generate`), three modes (``NALConfig.decode``): ``argmax`` and
   ``sample`` decode ops by iterative masked prediction (:func:`decode_ops`: most confident
   vertex first; the op is the argmax, or drawn at ``temperature`` with seeded Gumbel noise),
@@ -28,7 +31,7 @@ import numpy as np
 
 from jaxnas.errors import ConfigError
 from jaxnas.graph.cells import Cells, is_pruned, prune_cell
-from jaxnas.graph.nal_model import NALModel, middle_mask, pair_mask, predict
+from jaxnas.graph.nal_model import SCORES, NALModel, middle_mask, pair_mask, predict
 from jaxnas.spaces.nb101 import NB101_MAX_EDGES
 
 Cell = tuple[tuple[str, ...], np.ndarray]  # (ops, adjacency) of one decoded cell
@@ -99,15 +102,21 @@ def score_cells(model: NALModel, cells: Cells, chunk: int = 4096, score: str | N
     ``score`` (default ``model.config.score``): ``"transfer"`` = mean op log-likelihood + mean
     link log-likelihood; ``"target-prior"`` = the same + ``target_log_prior[n]``
     (:func:`size_log_prior` of the target space's cells); ``"legacy"`` = the same +
-    :func:`vertex_count_log_prior` (the experts'). Means, not sums, so that a cell is not
-    favoured for having fewer terms. With a fixed topology (NB201 in-space) only the op term is
-    left: the count and links carry no choice.
+    :func:`vertex_count_log_prior` (the experts'); ``"contrast"`` = the ``transfer`` score
+    minus the background model's (``model.background``). Means, not sums, so that a cell is
+    not favoured for having fewer terms. With a fixed topology (NB201 in-space) only the op
+    term is left: the count and links carry no choice.
     """
     score = model.config.score if score is None else score
-    if score not in ("transfer", "target-prior", "legacy"):
-        raise ConfigError(f"score={score!r}; choose 'transfer', 'target-prior' or 'legacy'")
+    if score not in SCORES:
+        raise ConfigError(f"score={score!r}; choose one of {list(SCORES)}")
     if score == "target-prior" and target_log_prior is None:
         raise ConfigError("score='target-prior' needs the target space's target_log_prior")
+    if score == "contrast":
+        if model.background is None:
+            raise ConfigError("score='contrast' needs a model with a background model")
+        return (score_cells(model, cells, chunk, "transfer")
+                - score_cells(model.background, cells, chunk, "transfer"))
     op_score = op_log_likelihood(model, cells, chunk)
     if model.fixed_adjacency is not None:
         return op_score

@@ -24,10 +24,11 @@ from jaxnas.graph.cells import Vocab
 from jaxnas.graph.link import LinkPredictor
 
 
-SCORES = ("transfer", "target-prior", "legacy")
+SCORES = ("transfer", "target-prior", "legacy", "contrast")
 DECODES = ("argmax", "sample", "beam")
 # NALConfig fields that only generation reads: training ignores them (no recompilation)
-GENERATION_FIELDS = ("score", "decode", "beam_width", "temperature", "max_tries_factor")
+GENERATION_FIELDS = ("score", "decode", "beam_width", "temperature", "max_tries_factor",
+                     "background_size")
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ class NALConfig:
     # defaults chosen on nb101-20k alone (experiments/nal_select.py, docs/algorithms.md)
     top_fraction: float = 0.01  # expert set = this top fraction by search-time accuracy
     min_experts: int = 4  # ... but at least this many cells
-    num_layers: int = 2
+    num_layers: int = 3
     num_heads: int = 4
-    head_dim: int = 8
+    head_dim: int = 16
     steps: int = 200
     batch_size: int = 64
     learning_rate: float = 3e-3
@@ -48,8 +49,11 @@ class NALConfig:
     negatives_per_positive: float | None = None  # None: every non-link of a cell is a negative
     # generation (not training): see jaxnas.graph.generation and docs/algorithms.md
     # "transfer": op + link terms only; "target-prior": + the target space's own vertex-count
-    # distribution (structure, no accuracy); "legacy": + the experts' vertex-count histogram
-    score: str = "target-prior"
+    # distribution (structure, no accuracy); "legacy": + the experts' vertex-count histogram;
+    # "contrast": the op + link terms minus those of a background model trained the same way
+    # on random cells of the source space (a likelihood ratio: what sets experts apart)
+    score: str = "contrast"
+    background_size: int = 1000  # score="contrast", transfer: random nb101-20k cells
     decode: str = "beam"  # "argmax", "sample" (at ``temperature``) or "beam" (top-k)
     beam_width: int = 8  # beam decoding: partial cells kept per step
     temperature: float = 0.5  # decode="sample": 0 = greedy, 1 = sample from the model
@@ -59,7 +63,7 @@ class NALConfig:
         if not 0.0 < self.top_fraction <= 1.0:
             raise ConfigError(f"top_fraction={self.top_fraction} must be in (0, 1]")
         for name in ("min_experts", "num_layers", "num_heads", "head_dim", "steps",
-                     "batch_size", "max_tries_factor", "beam_width"):
+                     "batch_size", "max_tries_factor", "beam_width", "background_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
         if self.score not in SCORES:
@@ -82,6 +86,8 @@ class NALModel:
     fixed_adjacency: np.ndarray | None  # NB201: the AG-Net topology; None: links are learned
     n_counts: np.ndarray  # histogram of expert vertex counts (index = count)
     losses: np.ndarray  # training loss per step
+    # score="contrast": the same model trained on random cells of the source space
+    background: "NALModel | None" = None
 
 
 def link_predictor(vocab: Vocab, config: NALConfig) -> LinkPredictor:

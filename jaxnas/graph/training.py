@@ -124,6 +124,23 @@ def train(cells: Cells, vocab: Vocab, key: Any, config: NALConfig = NALConfig(),
     return NALModel(params, vocab, config, fixed, counts, np.asarray(losses))
 
 
+def train_contrast(cells: Cells, background: Cells | None, vocab: Vocab, key: Any,
+                   config: NALConfig = NALConfig(),
+                   fixed_adjacency: np.ndarray | None = None) -> NALModel:
+    """:func:`train` on the expert ``cells``; with ``config.score == "contrast"`` also a
+    background model, trained the same way (its own key) on ``background`` (random cells of
+    the source space, no accuracy), attached as ``model.background``."""
+    contrast = config.score == "contrast"
+    if contrast and (background is None or len(background) == 0):
+        raise ConfigError("score='contrast' needs background cells")
+    model = train(cells, vocab, key, config, fixed_adjacency)
+    if not contrast:
+        return model
+    background_key = jax.random.fold_in(jnp.asarray(_key_words(key)), 1)
+    return dataclasses.replace(model, background=train(background, vocab, background_key,
+                                                       config, fixed_adjacency))
+
+
 def _key_words(key: Any) -> np.ndarray:
     """A legacy jax key (uint32 words) from an int seed or any jax key."""
     if isinstance(key, (int, np.integer)) and not isinstance(key, bool):

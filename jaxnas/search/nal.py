@@ -34,7 +34,7 @@ from jaxnas.errors import ConfigError, UnknownNameError
 from jaxnas.graph import (
     NB101_VOCAB, NB201_VOCAB, Cells, NALConfig, NALModel, decode_nb201_transfer,
     expert_indices, generate, generate_from_pool, generate_nb201_transfer, make_cells,
-    nb201_cells, train,
+    nb201_cells, train_contrast,
 )
 from jaxnas.search.base import SearchRecord, Strategy, StrategyState, as_key, split_rng
 from jaxnas.spaces.nb101 import NB101_MAX_EDGES, NB101_MAX_VERTICES
@@ -73,12 +73,19 @@ def nb101_pool() -> Cells:
 
 def train_nb101_experts(key: Any, config: NALConfig = NALConfig()) -> NALModel:
     """The transfer model: trained on the top ``config.top_fraction`` of nb101-20k by 108-epoch
-    validation accuracy (the paper learns from NAS-Bench-101)."""
+    validation accuracy (the paper learns from NAS-Bench-101). With ``score="contrast"`` its
+    background model learns from ``background_size`` table cells drawn uniformly (seeded by
+    ``key``; no accuracy is read)."""
     from jaxnas.benchmarks import nb101_table
 
     acc = np.asarray(nb101_table().columns["val_acc_108"], np.float64)
     experts, _ = nb101_table_cells(expert_indices(acc, config.top_fraction, config.min_experts))
-    return train(experts, NB101_VOCAB, key, config)
+    background = None
+    if config.score == "contrast":
+        rng = np.random.default_rng(np.asarray(jax.random.fold_in(key, 2), np.uint32))
+        rows = rng.choice(len(acc), min(config.background_size, len(acc)), replace=False)
+        background = nb101_pool().subset(np.sort(rows))
+    return train_contrast(experts, background, NB101_VOCAB, key, config)
 
 
 # ----------------------------------------------------------------------------- strategy
@@ -192,15 +199,19 @@ class NAL(Strategy):
             return train_nb101_experts(key, self.config)
         c = self.config
         acc = np.asarray([a for _, a in state.told], np.float64)
-        genomes = [self.space.parse(state.told[i][0])
-                   for i in expert_indices(acc, c.top_fraction, c.min_experts)]
+        told = [self.space.parse(g) for g, _ in state.told]  # also the contrast's background
+        experts = [told[i] for i in expert_indices(acc, c.top_fraction, c.min_experts)]
         if self.space_name == "nb201":
-            return train(nb201_cells([g.ops for g in genomes]), NB201_VOCAB, key, c,
-                         fixed_adjacency=NB201_ADJACENCY)
+            return train_contrast(nb201_cells([g.ops for g in experts]),
+                                  nb201_cells([g.ops for g in told]), NB201_VOCAB, key, c,
+                                  fixed_adjacency=NB201_ADJACENCY)
+        return train_contrast(self._nb101_cells_of(experts), self._nb101_cells_of(told),
+                              NB101_VOCAB, key, c)
+
+    def _nb101_cells_of(self, genomes: list[Any]) -> Cells:
         pruned = [self.space.prune(g) for g in genomes]  # raises if a cell has no path
-        cells = make_cells([(p.ops, np.asarray(p.matrix, np.int32)) for p in pruned],
-                           NB101_VOCAB, slots=NB101_MAX_VERTICES)
-        return train(cells, NB101_VOCAB, key, c)
+        return make_cells([(p.ops, np.asarray(p.matrix, np.int32)) for p in pruned],
+                          NB101_VOCAB, slots=NB101_MAX_VERTICES)
 
     def _seed(self, state: NALState) -> int:
         """The generation seed of ``state`` (from its key, independent of training's)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from jaxnas.errors import ConfigError
-from jaxnas.search.base import LATENCY, EvalRecord, score
+from jaxnas.search.base import LATENCY, EvalRecord, Evaluator, score
 from jaxnas.search.registry import make_config, make_evaluator, strategy_class
 from jaxnas.search.run_config import MAX_SEED, RunConfig, config_from_options
 from jaxnas.search.summary import (
@@ -63,13 +63,18 @@ def build_space(config: RunConfig) -> tuple[Any, str]:
     return get_space(config.space), config.space
 
 
-def build(config: RunConfig, show_progress: bool = False) -> tuple[Any, Any, str]:
-    """(strategy, evaluator, space label) for one seed (a fresh evaluator per seed)."""
+def build(config: RunConfig, show_progress: bool = False,
+          evaluator: Evaluator | None = None) -> tuple[Any, Any, str]:
+    """(strategy, evaluator, space label) for one seed (a fresh evaluator per seed, unless
+    ``evaluator``, one that ``build`` made for this config and nothing has used yet, is
+    given: its data are loaded already)."""
     space, label = build_space(config)
     context = config.context(label)
     cls = strategy_class(config.strategy)
     strategy = cls(space, make_config(cls.Config, dict(config.options), config.preset, cls),
                    context)
+    if evaluator is not None:
+        return strategy, evaluator, label
     options = dict(config.evaluator_options)
     if evaluator_name(config) == "egnas" and config.preset is not None:
         options.setdefault("preset", config.preset)  # an EG-NAS preset sizes data and search
@@ -124,16 +129,18 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
              progress: Callable[[int], None] | None = None,
              stop_after_steps: int | None = None,
              on_best: Callable[[Mapping[str, Any]], None] | None = None,
-             show_progress: bool = False) -> dict[str, Any]:
+             show_progress: bool = False,
+             evaluator: Evaluator | None = None) -> dict[str, Any]:
     """Run (or resume, when ``run_dir`` holds a checkpoint) one seed; returns its result.
 
     ``progress(n)`` is called with the queries each tell spent; ``on_best(entry)`` with the
     newest curve entry (``queries``, ``arch``, ``search_metric``, ``report_metric``) whenever
     the incumbent changes (for progress displays; the strategy never sees it).
     ``stop_after_steps`` ends the loop after that many tells in this call (used to simulate an
-    interruption in tests); the result then has ``"finished": False``.
+    interruption in tests); the result then has ``"finished": False``. ``evaluator``: an
+    unused one from :func:`build` for this config (saves loading the data again).
     """
-    strategy, evaluator, _ = build(config, show_progress)
+    strategy, evaluator, _ = build(config, show_progress, evaluator)
     store = SeedStore(run_dir, seed) if run_dir is not None else None
     if store is not None:
         done_result = store.load_result(seed, config.queries)
@@ -362,7 +369,7 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
     """
     run_dir = Path(run_dir)
     started = _dt.datetime.now().isoformat(timespec="seconds")
-    _, evaluator, label = build(config)  # fail early on bad names, options and data
+    _, evaluator, label = build(config, show_progress)  # fail early on bad names, options, data
     capacity = evaluator.capacity()
     if capacity is not None and config.queries > capacity:
         raise ConfigError(f"queries={config.queries} exceeds the {capacity:,} distinct cells "
@@ -371,7 +378,7 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
         env, resumed = _config_file(run_dir, config, label, evaluator.identity(), command,
                                     json_path, started, extend)
         start_all = time.perf_counter()
-        runs, wall = _run_seeds(config, run_dir, workers, show_progress, label)
+        runs, wall = _run_seeds(config, run_dir, workers, show_progress, label, evaluator)
         results = {
             "format": RESULTS_FORMAT,
             "config": config.to_json(),
@@ -451,8 +458,11 @@ class _Progress:
 
 
 def _run_seeds(config: RunConfig, run_dir: Path, workers: int, show_progress: bool,
-               label: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Every seed's result (in ``config.seeds`` order) and wall seconds."""
+               label: str, unused: Evaluator | None = None
+               ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Every seed's result (in ``config.seeds`` order) and wall seconds. ``unused``: an
+    evaluator nothing has used yet; the first seed run here takes it (each seed needs its own
+    fresh one, so later seeds build theirs)."""
     progress = _Progress(config, label) if show_progress else None
     wall: dict[str, float] = {}
     runs: dict[int, dict[str, Any]] = {}
@@ -475,11 +485,12 @@ def _run_seeds(config: RunConfig, run_dir: Path, workers: int, show_progress: bo
         for seed in config.seeds:
             start = time.perf_counter()
             runs[seed] = run_seed(
-                config, seed, run_dir, show_progress=show_progress,
+                config, seed, run_dir, show_progress=show_progress, evaluator=unused,
                 progress=progress.bar.update if progress is not None else None,
                 on_best=(lambda e, s=seed: progress.show_best(e, s))
                 if progress is not None else None)
             wall[str(seed)] = time.perf_counter() - start
+            unused = None
     if progress is not None:
         progress.bar.close()
     return [runs[s] for s in config.seeds], wall

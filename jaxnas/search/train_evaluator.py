@@ -39,7 +39,7 @@ from jaxnas.nn import count_flops
 from jaxnas.errors import ConfigError, check_choice
 from jaxnas.search.base import ACCURACY, EvalRecord, Evaluator, SearchContext
 from jaxnas.train import train_population
-from jaxnas.train.allocation import cell_weight, egnas_weight, epochs_per_member
+from jaxnas.train.allocation import cell_weights, egnas_weight, epochs_per_member
 from jaxnas.train.options import EXECUTORS, TrainOptions
 from jaxnas.train.presets import TrainPreset, get_preset
 from jaxnas.train.recipe import TrainRecipe
@@ -143,7 +143,7 @@ class TrainEvaluator(Evaluator):
                     finished(member, result)
                     bar.done(result)
 
-                self._train([genomes[i] for i in fresh], recipes, counted)
+                self._train([genomes[i] for i in fresh], recipes, counted, bar.epoch)
         out = []
         for pos, key in enumerate(keys):
             if pos not in records:  # a repeat: free, the same record
@@ -158,16 +158,20 @@ class TrainEvaluator(Evaluator):
 
     def _recipes(self, genomes: list[Any], budgets: list[Any]) -> list[TrainRecipe]:
         """The strategy's recipe where it gives one (EG-NAS), else the policy's epochs."""
-        weights = [self._weight(g) for g in genomes]
+        weights = self._weights(genomes) if self.policy == "aware" else [1.0] * len(genomes)
         epochs = epochs_per_member(self.policy, self.preset.epochs, weights)
         return [b if isinstance(b, TrainRecipe) else
                 self.preset.recipe_for(self.info.image_size, e) for b, e in zip(budgets, epochs)]
 
-    def _weight(self, genome: Any) -> float:
-        if self.space_name == "egnas":
-            return egnas_weight(genome)
-        return cell_weight(count_flops(self.space_name, genome, self.info.num_classes,
-                                       self._input_shape(), **dict(self.network_options)))
+    def _weights(self, genomes: list[Any]) -> list[float]:
+        """The ``aware`` policy's weight of each genome of a batch (jaxnas.train.allocation)."""
+        if self.space_name == "egnas":  # relative to the searched space's bounds
+            return [egnas_weight(g, min_depth=self.space.min_depth,
+                                 max_width=self.space.max_width,
+                                 width_step=self.space.width_step) for g in genomes]
+        return cell_weights([count_flops(self.space_name, g, self.info.num_classes,
+                                         self._input_shape(), **dict(self.network_options))
+                             for g in genomes])
 
     def _input_shape(self) -> tuple[int, int, int]:
         size = self.preset.recipe_for(self.info.image_size, 1).crop_size or self.info.train_crop_size
@@ -180,13 +184,14 @@ class TrainEvaluator(Evaluator):
         return jax.random.fold_in(jax.random.PRNGKey(self.seed), digest)
 
     def _train(self, genomes: list[Any], recipes: list[TrainRecipe],
-               finished: Callable[[int, Any], None]) -> None:
+               finished: Callable[[int, Any], None],
+               epoch_done: Callable[[int, int], None] | None = None) -> None:
         keys = [self._member_key(g) for g in genomes]
         train_population(self.space_name, genomes, recipes, self.train, self.val,
                          key=keys[0], member_keys=keys, executor=self.executor,
                          test_data=self.test, progress=self.progress,
                          options=TrainOptions(network_options=self.network_options),
-                         on_member=finished)
+                         on_member=finished, on_epoch=epoch_done)
 
     def _record(self, genome: Any, key: str, recipe: TrainRecipe, result: Any) -> EvalRecord:
         ok = result.status == "ok" and result.val_acc_per_epoch
@@ -209,25 +214,33 @@ class TrainEvaluator(Evaluator):
 
 
 class _MemberBar:
-    """A tqdm bar of one population's members (done / total, ETA), with the compile and the
-    training seconds so far shown apart; nothing when ``show`` is False."""
+    """A tqdm bar of one population's members (done / total, ETA), with the epoch the latest
+    group has finished and the compile and training seconds so far shown apart; nothing when
+    ``show`` is False."""
 
     def __init__(self, total: int, show: bool, label: str) -> None:
-        self.bar, self.compile_s, self.train_s = None, 0.0, 0.0
+        self.bar, self.compile_s, self.train_s, self.epochs = None, 0.0, 0.0, "-"
         if show:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, unit="net", desc=f"training {label} population",
                             leave=False, dynamic_ncols=True)
 
+    def epoch(self, done: int, of: int) -> None:
+        self.epochs = f"{done}/{of}"
+        self._show(refresh=True)
+
     def done(self, result: Any) -> None:
-        if self.bar is None:
-            return
         self.compile_s += float(result.compile_time)
         self.train_s += float(result.wall_time - result.compile_time)
-        self.bar.set_postfix({"compile s": f"{self.compile_s:.0f}",
-                              "train s": f"{self.train_s:.0f}"}, refresh=False)
-        self.bar.update(1)
+        self._show(refresh=False)
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _show(self, refresh: bool) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix({"epoch": self.epochs, "compile s": f"{self.compile_s:.0f}",
+                                  "train s": f"{self.train_s:.0f}"}, refresh=refresh)
 
     def __enter__(self) -> "_MemberBar":
         return self

@@ -10,14 +10,21 @@ Both policies take the same total, ``E x n`` candidate-epochs for a batch of ``n
 
   - ``egnas``: the EG-NAS epoch counter as a function of the genome, i.e. the value the
     greedy walk reaches at that depth and width: ``start + add * (depth - min_depth) + add_w *
-    (max_width - width) / width_step`` (10, 1 and 2 in the paper). Deeper and (through the
-    width phase's longer training) narrower-but-later networks get more epochs.
-  - cell spaces (``nb201``, ``nb101``, ``darts``): ``log(FLOPs)`` of the network as built.
-    Rationale: EG-NAS's argument is that a fixed short proxy under-trains big networks, which
-    converge more slowly per epoch, and so ranks small networks too high; compute per image is
-    the cell spaces' measure of size that covers both depth (more active layers) and width
-    (convolutions instead of pooling or skips), and its log keeps a 10x bigger network from
-    taking 10x the epochs.
+    (max_width - width) / width_step`` (10, 1 and 2 in the paper; the ``train`` evaluator
+    takes min_depth, max_width and width_step from the space being searched). Deeper and
+    (through the width phase's longer training) narrower-but-later networks get more epochs.
+  - cell spaces (``nb201``, ``nb101``, ``darts``): ``1 + log2(F / F_min)``, with F the
+    network's FLOPs as built and F_min the smallest F in the batch: one more unit of weight
+    per doubling of compute over the batch's smallest network. Rationale: EG-NAS's argument
+    is that a fixed short proxy under-trains big networks, which converge more slowly per
+    epoch, and so ranks small networks too high; compute per image is the cell spaces'
+    measure of size that covers both depth (more active layers) and width (convolutions
+    instead of pooling or skips). The scale follows the EG-NAS counter, under which a
+    network twice as deep (twice the compute) gets twice the epochs (10 at depth 10, 20 at
+    depth 20); the logarithm keeps a network with 8x the compute at 4x, not 8x, the weight.
+    (The first version weighted by ``log(FLOPs)`` itself: NB201 cells span about 5x in
+    FLOPs, which is only 13.8-15.5 in log units, so at 3 epochs per cell every cell got
+    exactly 3 and ``aware`` was ``uniform``: docs/results.md, proxy fidelity.)
 """
 
 from __future__ import annotations
@@ -57,9 +64,14 @@ def egnas_weight(genome: Any, start: int = 10, add: int = 1, add_w: int = 2,
     return float(start + add * max(0, genome.depth - min_depth) + add_w * narrower)
 
 
-def cell_weight(flops: int) -> float:
-    """``log(FLOPs)`` of a cell-space network (multiply-accumulates per image)."""
-    return math.log(max(int(flops), 2))
+def cell_weights(flops: Sequence[int]) -> list[float]:
+    """``1 + log2(F / F_min)`` of each network of a batch (F: multiply-accumulates per image,
+    F_min: the batch's smallest)."""
+    values = [max(int(f), 1) for f in flops]
+    if not values:
+        return []
+    smallest = min(values)
+    return [1.0 + math.log2(f / smallest) for f in values]
 
 
 def epochs_per_member(policy: str, epochs: int, weights: Sequence[float]) -> list[int]:
@@ -71,4 +83,4 @@ def epochs_per_member(policy: str, epochs: int, weights: Sequence[float]) -> lis
     return share_epochs(weights, int(epochs) * len(weights))
 
 
-__all__ = ["POLICIES", "cell_weight", "egnas_weight", "epochs_per_member", "share_epochs"]
+__all__ = ["POLICIES", "cell_weights", "egnas_weight", "epochs_per_member", "share_epochs"]

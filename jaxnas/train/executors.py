@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -232,8 +232,10 @@ def _record_epoch(group: Group, training: list[bool], metrics, alive, accs: dict
 
 
 def run_group(group: Group, train: DeviceData, evals: dict[str, EvalData],
-              input_shape, mesh, progress: bool) -> None:
-    """Train one group to completion, filling its members' records."""
+              input_shape, mesh, progress: bool,
+              on_epoch: Callable[[int, int], None] | None = None) -> None:
+    """Train one group to completion, filling its members' records; ``on_epoch(done, of)``
+    after each of its epochs."""
     start = time.perf_counter()
     sd, members = group.sd, group.members
     progs = programs(sd, group.batched)
@@ -273,6 +275,8 @@ def run_group(group: Group, train: DeviceData, evals: dict[str, EvalData],
                     for name, ev in evals.items()}
         state = dict(state, metrics=jax.tree_util.tree_map(jnp.zeros_like, state["metrics"]))
         _record_epoch(group, training, metrics, alive, accs, epoch)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, max_epochs)
         if progress:
             log.info("%s group of %d: epoch %d/%d done (%.1f s)", group.executor, len(members),
                      epoch + 1, max_epochs, time.perf_counter() - start)

@@ -116,6 +116,7 @@ def train_population(
     progress: bool = False,
     options: TrainOptions | None = None,
     on_member: Callable[[int, MemberResult], None] | None = None,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> list[MemberResult]:
     """Train every genome of ``genomes`` (one space) on ``train_data`` with its own recipe and
     return one :class:`MemberResult` per genome, in order.
@@ -127,7 +128,9 @@ def train_population(
     (default: all). Validation (and ``test_data``, when given) accuracy is measured after every
     epoch. ``options``: :class:`TrainOptions` (speed only). ``on_member(i, result)`` is called
     as soon as member i has finished (one call at a time, in finishing order), so a caller can
-    store each result before the rest of the population is done.
+    store each result before the rest of the population is done. ``on_epoch(done, of)`` is
+    called after every epoch of a group of members (for progress bars; groups that train in
+    threads call it from their thread, unsynchronised).
     """
     genomes = list(genomes)
     if not genomes:
@@ -161,7 +164,7 @@ def train_population(
         shape = input_shape if g.sd.crop_size is None else (
             g.sd.crop_size, g.sd.crop_size, input_shape[-1])
         try:
-            run_group(g, train, evals, shape, mesh, progress)
+            run_group(g, train, evals, shape, mesh, progress, on_epoch)
         except ConfigError:
             raise
         except Exception as exc:  # one broken group must not lose the population's results
