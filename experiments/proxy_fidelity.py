@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.stats import kendalltau
+from scipy.stats import bootstrap, kendalltau
 
 from jaxnas.search.base import ACCURACY, SearchContext
 from jaxnas.search.summary import environment
@@ -98,25 +98,26 @@ def tau(x: Sequence[float], y: Sequence[float]) -> float:
 
 def bootstrap_taus(proxies: dict[str, Sequence[float]], reference: Sequence[float],
                    resamples: int, seed: int) -> dict[str, Any]:
-    """Tau of each proxy against ``reference``, their 95 % bootstrap intervals over genomes,
-    and the paired interval of tau(aware) - tau(uniform) (same resampled genomes)."""
-    rng = np.random.default_rng(seed)
+    """Tau of each proxy against ``reference``, their 95 % percentile bootstrap intervals over
+    genomes, and the paired interval of tau(aware) - tau(uniform) (``scipy.stats.bootstrap``,
+    paired; the same seed gives every call the same resampled genomes)."""
     ref = np.asarray(reference, float)
-    arrays = {name: np.asarray(v, float) for name, v in proxies.items()}
-    draws = {name: [] for name in arrays}
-    for _ in range(resamples):
-        idx = rng.integers(0, len(ref), len(ref))
-        for name, values in arrays.items():
-            draws[name].append(tau(values[idx], ref[idx]))
+    uniform, aware = (np.asarray(proxies[k], float) for k in ("uniform", "aware"))
+
+    def interval(statistic: Any, *samples: np.ndarray) -> tuple[list[float], np.ndarray]:
+        res = bootstrap(samples, statistic, paired=True, vectorized=False,
+                        n_resamples=resamples, method="percentile",
+                        random_state=np.random.default_rng(seed))
+        ci = res.confidence_interval
+        return [float(ci.low), float(ci.high)], res.bootstrap_distribution
+
     out: dict[str, Any] = {}
-    for name, values in arrays.items():
-        lo, hi = np.percentile(draws[name], [2.5, 97.5])
-        out[name] = {"tau": tau(values, ref), "ci95": [float(lo), float(hi)]}
-    diff = np.asarray(draws["aware"]) - np.asarray(draws["uniform"])
-    lo, hi = np.percentile(diff, [2.5, 97.5])
+    for name, values in (("uniform", uniform), ("aware", aware)):
+        ci, _ = interval(tau, values, ref)
+        out[name] = {"tau": tau(values, ref), "ci95": ci}
+    ci, draws = interval(lambda u, a, r: tau(a, r) - tau(u, r), uniform, aware, ref)
     out["aware_minus_uniform"] = {"tau": out["aware"]["tau"] - out["uniform"]["tau"],
-                                  "ci95": [float(lo), float(hi)],
-                                  "share_above_zero": float(np.mean(diff > 0))}
+                                  "ci95": ci, "share_above_zero": float(np.mean(draws > 0))}
     return out
 
 
@@ -135,9 +136,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bootstrap", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--only", nargs="+", choices=("uniform", "aware", "reference"),
-                    default=None, help="train only these runs and take the others from --out "
-                                       "(same genomes), e.g. after a change of the aware rule")
+    ap.add_argument("--only", nargs="*", choices=("uniform", "aware", "reference"),
+                    default=None, help="train only these runs (none: only recompute the taus) "
+                                       "and take the others from --out (same genomes), e.g. "
+                                       "after a change of the aware rule")
     args = ap.parse_args()
     if args.reference_factor < 4:
         sys.exit(f"--reference-factor={args.reference_factor}: must be >= 4")
@@ -156,7 +158,8 @@ def main() -> None:
                 "aware": dict(policy="aware", epochs=args.epochs),
                 "reference": dict(policy="uniform", seed=1,
                                   epochs=args.reference_factor * args.epochs)}
-    runs = earlier_runs(out, [space.to_string(g) for g in genomes]) if args.only else {}
+    runs = ({} if args.only is None else
+            earlier_runs(out, [space.to_string(g) for g in genomes]))
     for name, options in settings.items():
         if args.only is None or name in args.only:
             runs[name] = train_once(space, context, genomes, name, preset=args.preset,

@@ -125,6 +125,13 @@ def test_plot_kinds_render_png_and_svg(tmp_path):
     assert main(["plot", str(tmp_path / "re.json"), "--out", str(tmp_path / "x.jpg")]) == 2
     assert main(["plot", str(tmp_path / "missing.json"), "--out", str(tmp_path / "x.png")]) == 2
     assert re_results["run_dir"] == str(tmp_path / "run_re")
+    # runs scored by training are labelled with what their proxy measured, not NB201's table
+    from jaxnas.search.plots import _ylabel
+
+    trained = dict(re_results, config=dict(re_results["config"], evaluator="train"))
+    assert "200-epoch" in _ylabel([re_results], "report_metric")
+    assert "proxy training" in _ylabel([trained], "report_metric")
+    assert "200-epoch" in _ylabel([re_results, trained], "report_metric")  # mixed: the table's
 
 
 def test_pareto_front_against_brute_force():

@@ -94,6 +94,15 @@ def _check_band(band: str) -> None:
 
 _YLABELS = {"report_metric": "incumbent's report metric\n(NB201: 200-epoch test acc %)",
             "search_metric": "incumbent's search metric\n(NB201: 12-epoch val acc %)"}
+# runs scored by training (--evaluator train) report what their own proxy measured
+_TRAINED_YLABELS = {"report_metric": "incumbent's test accuracy %\n(after its proxy training)",
+                    "search_metric": "incumbent's validation accuracy %\n(proxy training)"}
+
+
+def _ylabel(results_list: Sequence[Mapping[str, Any]], key: str) -> str:
+    trained = {r.get("config", {}).get("evaluator") == "train" for r in results_list}
+    labels = _TRAINED_YLABELS if trained == {True} else _YLABELS
+    return labels.get(key, key)
 
 
 def _draw_curves(ax: Any, results_list: Sequence[Mapping[str, Any]], key: str, band: str,
@@ -108,7 +117,7 @@ def _draw_curves(ax: Any, results_list: Sequence[Mapping[str, Any]], key: str, b
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel("queries")
-    ax.set_ylabel(_YLABELS.get(key, key))
+    ax.set_ylabel(_ylabel(results_list, key))
     ax.grid(alpha=0.3)
 
 
