@@ -154,12 +154,17 @@ def test_pair_graph_has_every_ordered_pair_receiver_sorted():
 def tiny_model():
     """A tiny NB101 model trained on NB201 cells seen as NB101 graphs (no data files)."""
     space = get_space("nb201")
-    rng = np.random.default_rng(0)
-    graphs = [g for g in (graph.nb201_as_nb101_graph(space.sample(rng).ops) for _ in range(40))
-              if g is not None]
-    cells = graph.make_cells(graphs, graph.NB101_VOCAB, slots=8)
+
+    def cells_of(seed: int) -> graph.Cells:
+        rng = np.random.default_rng(seed)
+        graphs = [g for g in (graph.nb201_as_nb101_graph(space.sample(rng).ops)
+                              for _ in range(40)) if g is not None]
+        return graph.make_cells(graphs, graph.NB101_VOCAB, slots=8)
+
+    cells = cells_of(0)
     config = graph.NALConfig(steps=20, batch_size=8, num_layers=1, num_heads=1, head_dim=4)
-    return graph.train(cells, graph.NB101_VOCAB, 0, config), cells
+    # the default score is "contrast": the model carries a background model (other cells)
+    return graph.train_contrast(cells, cells_of(1), graph.NB101_VOCAB, 0, config), cells
 
 
 def test_score_is_the_sum_of_its_components(tiny_model):
@@ -249,7 +254,7 @@ def test_beam_decoding_returns_distinct_valid_cells_by_score(tiny_model):
     for ops, adj in cells:
         assert ops[0] == "input" and ops[-1] == "output" and graph.is_pruned(adj, len(ops))
     dense = graph.make_cells(cells, graph.NB101_VOCAB, slots=8)
-    scores = graph.score_cells(model, dense, score="transfer")  # one vertex count
+    scores = graph.score_cells(model, dense)  # the model's own score (contrast)
     assert np.all(np.diff(scores) <= 1e-6)  # best first
     again = graph.generate(model, 4, seed=99, mode="beam", slots=8)  # deterministic
     assert [(o, a.tolist()) for o, a in again] == [(o, a.tolist()) for o, a in cells]
