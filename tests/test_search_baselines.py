@@ -7,7 +7,6 @@ themselves (looked up independently of the runner) or from the NATS-Bench defaul
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import jax
 import numpy as np
@@ -18,7 +17,7 @@ from jaxnas.errors import ConfigError
 from jaxnas.search import make_strategy
 from jaxnas.search.base import SearchContext, SearchRecord
 from jaxnas.search.evaluators import OracleEvaluator
-from jaxnas.search.evolution import RegularizedEvolution, RegularizedEvolutionConfig
+from jaxnas.search.evolution import RegularizedEvolution
 from jaxnas.search.registry import make_config, strategy_class
 from jaxnas.search.runner import RunConfig, build, run_search, run_seed, summarize, value_at
 from jaxnas.search.store import SeedStore, read_evals
