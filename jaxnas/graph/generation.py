@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnas.errors import ConfigError
+from jaxnas.errors import ConfigError, check_choice
 from jaxnas.graph.cells import Cells, is_pruned, prune_cell
 from jaxnas.graph.nal_model import SCORES, NALModel, middle_mask, pair_mask, predict
 from jaxnas.spaces.nb101 import NB101_MAX_EDGES
@@ -108,8 +108,7 @@ def score_cells(model: NALModel, cells: Cells, chunk: int = 4096, score: str | N
     term is left: the count and links carry no choice.
     """
     score = model.config.score if score is None else score
-    if score not in SCORES:
-        raise ConfigError(f"score={score!r}; choose one of {list(SCORES)}")
+    check_choice("score", score, SCORES)
     if score == "target-prior" and target_log_prior is None:
         raise ConfigError("score='target-prior' needs the target space's target_log_prior")
     if score == "contrast":

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 
-from jaxnas.errors import ConfigError
+from jaxnas.errors import ConfigError, check_choice
 from jaxnas.graph.cells import Vocab
 from jaxnas.graph.link import LinkPredictor
 
@@ -66,10 +66,8 @@ class NALConfig:
                      "batch_size", "max_tries_factor", "beam_width", "background_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 1")
-        if self.score not in SCORES:
-            raise ConfigError(f"score={self.score!r}; choose one of {list(SCORES)}")
-        if self.decode not in DECODES:
-            raise ConfigError(f"decode={self.decode!r}; choose one of {list(DECODES)}")
+        check_choice("score", self.score, SCORES)
+        check_choice("decode", self.decode, DECODES)
         if self.temperature < 0:
             raise ConfigError(f"temperature={self.temperature} must be >= 0")
         if self.negatives_per_positive is not None and self.negatives_per_positive <= 0:

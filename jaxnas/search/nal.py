@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from jaxnas.benchmarks.subset import TableSubsetSpace
-from jaxnas.errors import ConfigError, UnknownNameError
+from jaxnas.errors import ConfigError, UnknownNameError, check_choice
 from jaxnas.graph import (
     NB101_VOCAB, NB201_VOCAB, Cells, NALConfig, NALModel, decode_nb201_transfer,
     expert_indices, generate, generate_from_pool, generate_nb201_transfer, make_cells,
@@ -108,10 +108,8 @@ class NALStrategyConfig(NALConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.setting not in SETTINGS:
-            raise ConfigError(f"setting={self.setting!r}; choose one of {list(SETTINGS)}")
-        if self.generation not in GENERATION:
-            raise ConfigError(f"generation={self.generation!r}; choose one of {list(GENERATION)}")
+        check_choice("setting", self.setting, SETTINGS)
+        check_choice("generation", self.generation, GENERATION)
         if self.num_generate < 1:
             raise ConfigError(f"num_generate={self.num_generate} must be >= 1")
         if self.ask_batch is not None and self.ask_batch < 1:
