@@ -51,7 +51,7 @@ from jaxnas.compile_cache import enable_compile_cache
 from jaxnas.graph import (
     NB101_VOCAB, NALConfig, roc_auc, score_cells, train_contrast, vertex_count_log_prior,
 )
-from jaxnas.search.nal import nb101_pool
+from jaxnas.search.nal import nb101_background_rows, nb101_pool
 
 THRESHOLDS = (0.01, 0.05, 0.1, 0.2)
 GAT_SIZES = {"2x4x8": dict(num_layers=2, num_heads=4, head_dim=8),
@@ -103,9 +103,7 @@ def run(splits: int) -> list[dict]:
         key = jax.random.PRNGKey(r)
         config = NALConfig(**gat, score="contrast")
         # the background rows as train_nb101_experts draws them (no accuracy read)
-        rng = np.random.default_rng(np.asarray(jax.random.fold_in(key, 2), np.uint32))
-        background = pool.subset(np.sort(rng.choice(len(acc), config.background_size,
-                                                    replace=False)))
+        background = pool.subset(nb101_background_rows(key, config.background_size))
         model = train_contrast(pool.subset(half_a), background, NB101_VOCAB, key, config)
         cells = pool.subset(held)
         base = score_cells(model, cells, score="transfer")

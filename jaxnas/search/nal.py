@@ -71,6 +71,14 @@ def nb101_pool() -> Cells:
     return cells
 
 
+def nb101_background_rows(key: Any, size: int) -> np.ndarray:
+    """``size`` nb101-20k rows drawn uniformly without replacement (sorted), seeded by the
+    jax ``key``: the ``contrast`` score's background cells (no accuracy is read)."""
+    rng = np.random.default_rng(np.asarray(jax.random.fold_in(key, 2), np.uint32))
+    count = len(nb101_pool())
+    return np.sort(rng.choice(count, min(size, count), replace=False))
+
+
 def train_nb101_experts(key: Any, config: NALConfig = NALConfig()) -> NALModel:
     """The transfer model: trained on the top ``config.top_fraction`` of nb101-20k by 108-epoch
     validation accuracy (the paper learns from NAS-Bench-101). With ``score="contrast"`` its
@@ -82,9 +90,7 @@ def train_nb101_experts(key: Any, config: NALConfig = NALConfig()) -> NALModel:
     experts, _ = nb101_table_cells(expert_indices(acc, config.top_fraction, config.min_experts))
     background = None
     if config.score == "contrast":
-        rng = np.random.default_rng(np.asarray(jax.random.fold_in(key, 2), np.uint32))
-        rows = rng.choice(len(acc), min(config.background_size, len(acc)), replace=False)
-        background = nb101_pool().subset(np.sort(rows))
+        background = nb101_pool().subset(nb101_background_rows(key, config.background_size))
     return train_contrast(experts, background, NB101_VOCAB, key, config)
 
 
