@@ -30,6 +30,7 @@ from jaxnas.search.store import read_evals
 from jaxnas.search.summary import environment
 from jaxnas.search.train_evaluator import TrainEvaluator
 from jaxnas.spaces import get_space
+from jaxnas.train.presets import get_preset
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,8 +81,8 @@ def main() -> None:
     space = get_space(config["space"])
     context = SearchContext(space_name=config["space"], dataset=config["dataset"],
                             data_dir=args.data_dir)
-    probe = TrainEvaluator(space, context, **options)
-    epochs = args.epochs or 4 * probe.preset.epochs
+    preset = get_preset(options.get("preset", "smoke"))  # TrainEvaluator's default
+    epochs = args.epochs or 4 * int(options.get("epochs", preset.epochs))
     evaluator = TrainEvaluator(space, context, **{**options, "epochs": epochs, "seed": 1})
     cells = list(dict.fromkeys(row["best"] for row in rows))
     records = dict(zip(cells, evaluator.evaluate([space.parse(c) for c in cells])))
@@ -91,7 +92,7 @@ def main() -> None:
             else None
         row["retrained_test"] = record.report.get("test_accuracy")
         row["params"] = record.info["params"]
-    print(f"\nretrained for {epochs} epochs (preset {probe.preset.name}, training seed 1)\n")
+    print(f"\nretrained for {epochs} epochs (preset {preset.name}, training seed 1)\n")
     head = (f"{'strategy':<9}{'seed':>5}{'cells':>6}{'mean val':>9}{'best val':>9}"
             f"{'retr. val':>10}{'retr. test':>11}{'params':>8}{'wall s':>8}{'compile s':>10}"
             f"{'train s':>8}")
