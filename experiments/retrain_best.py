@@ -62,6 +62,11 @@ def run_rows(results: Mapping[str, Any], run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _or_nan(seconds: float | None) -> float:
+    """Seconds for a table; unknown (a run resumed from a store without them) prints nan."""
+    return float("nan") if seconds is None else seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+", type=Path)
@@ -100,7 +105,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['strategy']:<9}{r['seed']:>5}{r['cells']:>6}{r['mean_val']:>9.2f}"
               f"{r['best_val']:>9.2f}{r['retrained_val'] or 0:>10.2f}"
-              f"{r['retrained_test'] or 0:>11.2f}{r['params']:>8}{r['wall_s']:>8.0f}"
+              f"{r['retrained_test'] or 0:>11.2f}{r['params']:>8}{_or_nan(r['wall_s']):>8.0f}"
               f"{r['compile_s']:>10.0f}{r['train_s']:>8.0f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": rows, "retrain_epochs": epochs,

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         s = out["modes"][mode] = summarize_mode(config, run_dir, results)
         print(f"[{mode}] {s['genome']}  params={s['params']}  proxy acc="
               f"{s['proxy_accuracy']:.2f}  candidates={s['candidates']}  candidate-epochs="
-              f"{s['candidate_epochs']}  wall={s['wall_time_s']:.0f}s", flush=True)
+              f"{s['candidate_epochs']}  wall={_or_nan(s['wall_time_s']):.0f}s", flush=True)
     print_table(out["modes"].values())
 
     if args.final_epochs > 0 and args.final_mode in out["modes"]:
@@ -110,13 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _or_nan(seconds: float | None) -> float:
+    """Seconds for a table; unknown (a run resumed from a store without them) prints nan."""
+    return float("nan") if seconds is None else seconds
+
+
 def print_table(rows: Any) -> None:
     print(f"\n{'mode':10s} {'genome':48s} {'params':>9s} {'proxy %':>8s} {'cands':>6s} "
           f"{'cand-ep':>8s} {'steps':>6s} {'wall s':>8s}")
     for r in rows:
         print(f"{r['mode']:10s} {r['genome'][:48]:48s} {r['params']:9d} "
               f"{r['proxy_accuracy']:8.2f} {r['candidates']:6d} {r['candidate_epochs']:8d} "
-              f"{r['steps']:6d} {r['wall_time_s']:8.0f}")
+              f"{r['steps']:6d} {_or_nan(r['wall_time_s']):8.0f}")
 
 
 def final_training(genome: str, args: argparse.Namespace, cfg: Any) -> dict:

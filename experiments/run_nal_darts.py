@@ -10,7 +10,10 @@ the final validation accuracy (the 10 % split) and the test accuracy (``--test-s
 the test split), the parameter count, a one-sided Mann-Whitney U test of "NAL above random"
 (test accuracy; validation alongside), and the same test against the random genotypes whose
 parameter count is within ``--match`` (15 %) of a NAL genotype's. An interrupted run resumes
-(rows of the same command are kept). Writes experiments/results/nal_darts.json.
+(rows of the same command are kept). ``--reuse EARLIER.json`` takes the row of any genotype
+that a finished earlier run trained with the same recipe, network and data sizes instead of
+training it again (training is deterministic for a genotype, recipe and member key). Writes
+experiments/results/nal_darts.json.
 """
 
 from __future__ import annotations
@@ -100,6 +103,20 @@ def load_data(args: argparse.Namespace) -> tuple:
     return train, val, test
 
 
+def reusable_rows(path: Path | None, recipe_json: dict, net: dict, data: dict) -> dict:
+    """Genotype text -> row of a finished earlier run trained with the same recipe, network and
+    data sizes ({} without ``path``); any other earlier run is refused with one line."""
+    if path is None:
+        return {}
+    earlier = json.loads(path.read_text())
+    same = {"recipe": recipe_json, "network": net, "data": data}
+    for field, value in same.items():
+        if earlier.get(field) != value:
+            raise SystemExit(f"--reuse {path}: its {field} {earlier.get(field)} differs from "
+                             f"this run's {value}; only an identical setting can be reused")
+    return {r["genotype"]: r for r in earlier["rows"] if "copied_from" not in r}
+
+
 def print_summary(summary: dict) -> None:
     for metric in ("test_acc", "val_acc"):
         s = summary[metric]
@@ -130,6 +147,9 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--match", type=float, default=0.15)
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="a finished earlier run's JSON whose rows of the same genotypes "
+                             "are taken instead of retrained (same recipe, network, data)")
     parser.add_argument("--dry-run", action="store_true", help="list genotypes and params only")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/nal_darts.json"))
     args = parser.parse_args()
@@ -150,8 +170,10 @@ def main() -> None:
     key = jax.random.PRNGKey(0)
     command = "python experiments/run_nal_darts.py " + " ".join(
         f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}"
-        for k, v in vars(args).items() if k not in ("out", "dry_run", "data_dir"))
+        for k, v in vars(args).items() if k not in ("out", "dry_run", "data_dir", "reuse"))
     recipe_json = {k: getattr(recipe, k) for k in recipe.__dataclass_fields__}
+    data = {"train": args.train_size, "val": args.val_size, "test": args.test_size}
+    earlier = reusable_rows(args.reuse, recipe_json, net, data)
     done = {}
     if args.out.exists():  # resume: keep rows of an interrupted run of the same command
         previous = json.loads(args.out.read_text())
@@ -167,6 +189,10 @@ def main() -> None:
         if twin is not None:  # the same genotype, recipe and key: the same run
             rows.append({**twin, "name": name, "copied_from": twin["name"],
                          "nal_seconds": nal_seconds})
+            continue
+        if text in earlier:
+            rows.append({**earlier[text], "name": name, "nal_seconds": nal_seconds,
+                         "reused_from": f"{args.reuse}:{earlier[text]['name']}"})
             continue
         start = time.perf_counter()
         (result,) = train_population("darts", [genome], recipe, train, val, key=key,
@@ -186,8 +212,8 @@ def main() -> None:
     summary = summarize(rows, args.match)
     print_summary(summary)
     out = {"command": command, "machine": platform.platform(), "recipe": recipe_json,
-           "network": net, "data": {"train": args.train_size, "val": args.val_size,
-                                    "test": args.test_size},
+           "network": net, "data": data,
+           "reused_from": str(args.reuse) if args.reuse else None,
            "nal_config": nal_config(args).__dict__, "rows": rows, "summary": summary}
     args.out.write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out}")

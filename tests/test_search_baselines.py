@@ -192,7 +192,7 @@ def test_checkpoint_after_a_tell_then_resume_equals_uninterrupted(tmp_path, name
     part = run_seed(config, 4, tmp_path, stop_after_steps=steps)
     assert not part["finished"] and 0 < len(part["curve"]) < queries
     store = SeedStore(tmp_path, 4)
-    step, state, _ = store.load_checkpoint(build(config)[0].init(0))
+    step, state, *_ = store.load_checkpoint(build(config)[0].init(0))
     assert step == steps
     assert type(state).__name__.endswith("State")
     resumed = run_seed(config, 4, tmp_path)

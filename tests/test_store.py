@@ -188,6 +188,18 @@ def test_a_log_behind_its_checkpoint_is_replayed_not_trusted(tmp_path, capsys):
     assert sum(e["record"]["cost"] for e in entries) == 50
 
 
+def test_a_resumed_seed_reports_the_wall_time_of_every_process_that_ran_it(tmp_path):
+    config, store = _partial_run(tmp_path)  # the first process: 20 tells
+    for slot in store.dir.glob("checkpoint.*.json"):  # as if that process had run 1,000 s
+        header, rest = slot.read_text().split("\n", 1)
+        slot.write_text(json.dumps({**json.loads(header), "elapsed_s": 1000.0}) + "\n" + rest)
+    resumed = run_search(config, tmp_path)["timing"]["seed_wall_time_s"]["2"]
+    assert 1000.0 < resumed < 1000.0 + 60
+    assert store.load_wall() == resumed
+    again = run_search(config, tmp_path)["timing"]["seed_wall_time_s"]["2"]  # nothing to run
+    assert again == resumed  # the stored cost, not this process's few milliseconds
+
+
 def test_a_second_process_on_the_same_run_dir_is_refused_with_the_holders_pid(tmp_path):
     from jaxnas.search.store import locked_run_dir
 

@@ -140,13 +140,17 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
     interruption in tests); the result then has ``"finished": False``. ``evaluator``: an
     unused one from :func:`build` for this config (saves loading the data again).
     """
+    start = time.perf_counter()
     strategy, evaluator, _ = build(config, show_progress, evaluator)
     store = SeedStore(run_dir, seed) if run_dir is not None else None
     if store is not None:
         done_result = store.load_result(seed, config.queries)
         if done_result is not None:
             return done_result
-    step, state, done, later = _resume_point(store, strategy, seed)
+    step, state, done, later, elapsed_before = _resume_point(store, strategy, seed)
+
+    def elapsed() -> float | None:  # this seed's wall seconds over all its processes
+        return None if elapsed_before is None else elapsed_before + time.perf_counter() - start
     tracker = CurveTracker(config.objective, config.max_latency, evaluator.report_metric)
     evaluator.restore(done)
     for record in done:
@@ -178,7 +182,8 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
         step += 1
         steps_now += 1
         if store is not None:
-            store.save_checkpoint(step, state, {"queries": _num(tracker.queries)})
+            store.save_checkpoint(step, state, {"queries": _num(tracker.queries),
+                                                "elapsed_s": elapsed()})
         if progress is not None and tracker.queries > before:
             progress(int(tracker.queries - before))
         stale = stale + 1 if tracker.queries == before else 0
@@ -189,7 +194,7 @@ def run_seed(config: RunConfig, seed: int, run_dir: Path | None = None,
     finished = stop_after_steps is None or tracker.queries >= config.queries
     result = _seed_result(config, seed, strategy, evaluator, state, tracker, step, finished)
     if store is not None and finished:
-        store.save_result(result)
+        store.save_result(result, elapsed())
     return result
 
 
@@ -205,8 +210,10 @@ def _affordable(costs: Sequence[float], budget_left: float) -> int:
 
 
 def _resume_point(store: SeedStore | None, strategy: Any, seed: int
-                  ) -> tuple[int, Any, list[EvalRecord], dict[int, dict[int, EvalRecord]]]:
-    """(step, state, records told before it, records logged after it by step and position).
+                  ) -> tuple[int, Any, list[EvalRecord], dict[int, dict[int, EvalRecord]],
+                             float | None]:
+    """(step, state, records told before it, records logged after it by step and position,
+    wall seconds the seed had run until that state: 0 for a fresh start, None if unknown).
 
     Records logged after the checkpoint (a kill between log and checkpoint, or a checkpoint
     lost in a crash) are replayed: the strategy re-asks deterministically from its state and
@@ -218,14 +225,16 @@ def _resume_point(store: SeedStore | None, strategy: Any, seed: int
 
     fresh = strategy.init(jax.random.PRNGKey(seed))
     if store is None:
-        return 0, fresh, [], {}
+        return 0, fresh, [], {}, 0.0
     logged = store.load_evals()
     checkpoint = store.load_checkpoint(fresh)
     step, state = 0, fresh
+    # the seconds of a replayed log are not known (no checkpoint to carry them)
+    elapsed: float | None = None if logged else 0.0
     if checkpoint is not None:
         counted = sum(r.cost for s, _, r in logged if s <= checkpoint.step)
         if math.isclose(counted, float(checkpoint.queries)):
-            step, state = checkpoint.step, checkpoint.state
+            step, state, elapsed = checkpoint.step, checkpoint.state, checkpoint.elapsed_s
         else:
             print(f"warning: {store.dir}: the log holds {_num(counted)} queries up to step "
                   f"{checkpoint.step} but the checkpoint counted {checkpoint.queries}; "
@@ -238,7 +247,7 @@ def _resume_point(store: SeedStore | None, strategy: Any, seed: int
                 raise ConfigError(f"{store.evals_path}: step {s} position {p} is logged twice "
                                   f"(two processes wrote this run?); the run cannot be resumed")
             later[s][p] = r
-    return step, state, done, later
+    return step, state, done, later, elapsed
 
 
 def _evaluate_step(space: Any, evaluator: Any, genomes: list[Any], budgets: list[Any],
@@ -333,12 +342,10 @@ def _recommend(strategy: Any, evaluator: Any, state: Any,
     return out
 
 
-def _run_seed_job(args: tuple[dict[str, Any], int, str | None]) -> tuple[dict[str, Any], float]:
+def _run_seed_job(args: tuple[dict[str, Any], int, str]) -> tuple[dict[str, Any], float | None]:
     config_json, seed, run_dir = args
-    start = time.perf_counter()
-    result = run_seed(RunConfig.from_json(config_json), seed,
-                      Path(run_dir) if run_dir else None)
-    return result, time.perf_counter() - start
+    result = run_seed(RunConfig.from_json(config_json), seed, Path(run_dir))
+    return result, SeedStore(Path(run_dir), seed).load_wall()
 
 
 # ------------------------------------------------------------------------------ many seeds
@@ -460,11 +467,12 @@ class _Progress:
 def _run_seeds(config: RunConfig, run_dir: Path, workers: int, show_progress: bool,
                label: str, unused: Evaluator | None = None
                ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Every seed's result (in ``config.seeds`` order) and wall seconds. ``unused``: an
+    """Every seed's result (in ``config.seeds`` order) and wall seconds (summed over every
+    process that ran the seed, so a resumed run reports its whole cost). ``unused``: an
     evaluator nothing has used yet; the first seed run here takes it (each seed needs its own
     fresh one, so later seeds build theirs)."""
     progress = _Progress(config, label) if show_progress else None
-    wall: dict[str, float] = {}
+    wall: dict[str, float | None] = {}
     runs: dict[int, dict[str, Any]] = {}
     if workers > 1 and len(config.seeds) > 1:
         import multiprocessing
@@ -483,13 +491,12 @@ def _run_seeds(config: RunConfig, run_dir: Path, workers: int, show_progress: bo
                     progress.bar.update(config.queries)
     else:
         for seed in config.seeds:
-            start = time.perf_counter()
             runs[seed] = run_seed(
                 config, seed, run_dir, show_progress=show_progress, evaluator=unused,
                 progress=progress.bar.update if progress is not None else None,
                 on_best=(lambda e, s=seed: progress.show_best(e, s))
                 if progress is not None else None)
-            wall[str(seed)] = time.perf_counter() - start
+            wall[str(seed)] = SeedStore(run_dir, seed).load_wall()
             unused = None
     if progress is not None:
         progress.bar.close()

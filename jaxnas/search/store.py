@@ -6,6 +6,7 @@ Layout of a run directory::
     RUN_DIR/seed_<s>/evals.jsonl     one line per finished evaluation, fsynced, append-only
     RUN_DIR/seed_<s>/checkpoint.{0,1}.json  strategy state after the last two tells
     RUN_DIR/seed_<s>/result.json     the seed's curve once it has finished
+    RUN_DIR/seed_<s>/wall.json       its wall seconds, summed over the processes that ran it
     RUN_DIR/results.json             all seeds + summary (the --json file has the same content)
 
 Crash safety: an evaluation line is written and fsynced before the strategy is told; the
@@ -132,11 +133,13 @@ def scan_evals(path: Path) -> tuple[list[dict[str, Any]], int]:
 
 
 class Checkpoint(NamedTuple):
-    """A strategy state after tell number ``step``, when ``queries`` had been spent."""
+    """A strategy state after tell number ``step``, when ``queries`` had been spent and the
+    seed had run ``elapsed_s`` wall seconds over all its processes (None: not recorded)."""
 
     step: int
     state: Any
     queries: float
+    elapsed_s: float | None = None
 
 
 class SeedStore:
@@ -147,6 +150,7 @@ class SeedStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.evals_path = self.dir / "evals.jsonl"
         self.result_path = self.dir / "result.json"
+        self.wall_path = self.dir / "wall.json"
         self._clean_size: int | None = None  # byte length of the log's intact lines
 
     def load_evals(self) -> list[tuple[int, int, EvalRecord]]:
@@ -203,13 +207,25 @@ class SeedStore:
             if hashlib.sha256(payload.encode()).hexdigest() != header.get("sha256"):
                 continue  # torn by a kill mid-write
             if best is None or header["step"] > best[0]:
-                best = (int(header["step"]), payload, header.get("queries", 0))
+                best = (int(header["step"]), payload, header.get("queries", 0),
+                        header.get("elapsed_s"))
         if best is None:
             return None
-        return Checkpoint(best[0], decode(json.loads(best[1]), template), best[2])
+        return Checkpoint(best[0], decode(json.loads(best[1]), template), best[2], best[3])
 
-    def save_result(self, result: Mapping[str, Any]) -> None:
+    def save_result(self, result: Mapping[str, Any], wall_s: float | None = None) -> None:
+        """The finished seed's result and its wall seconds over every process that ran it
+        (kept apart from the result, which must not depend on where a run was interrupted)."""
+        write_json_atomic(self.wall_path, {"wall_s": wall_s})
         write_json_atomic(self.result_path, result)
+
+    def load_wall(self) -> float | None:
+        """The finished seed's wall seconds (None: unknown, e.g. a run from before they were
+        recorded)."""
+        try:
+            return read_json(self.wall_path).get("wall_s")
+        except (ConfigError, AttributeError):
+            return None
 
     def load_result(self, seed: int, budget: int) -> dict[str, Any] | None:
         """The seed's finished result, or None when the run must go on: none yet, or one for
