@@ -23,9 +23,12 @@ instead (2.379e-02 at epoch 0; :func:`jaxnas.benchmarks.egnas_log.torch_printed_
 ``--stop-after K`` stops after K epochs of the same ``--epochs``-epoch schedule (the learning
 rates of the first K epochs are those of the full run), for short comparisons. The JSON
 (``--out``) is rewritten after every epoch (``"complete": false`` until the run ends), so a
-run stopped early (``--stop-after``, Ctrl-C, or killed) keeps its finished epochs. Prints one
-row per epoch: the lr used, jaxnas's test accuracy and the log's valid (= test) accuracy of
-that epoch.
+run stopped early (``--stop-after``, Ctrl-C, or killed) keeps its finished epochs. With
+``--checkpoint-dir DIR`` the training state is saved after every epoch too, and the same
+command run again continues from the last finished epoch (exactly: the trainer's epoch
+checkpoints, :mod:`jaxnas.train.checkpoint`), keeping the earlier epochs' rows; so the 10
+epochs can be trained over several sittings. Prints one row per epoch: the lr used, jaxnas's
+test accuracy and the log's valid (= test) accuracy of that epoch.
 
 The trainer has no public per-epoch callback, so the script wraps
 ``jaxnas.train.executors._record_epoch`` (reporting only: it calls the original unchanged).
@@ -77,6 +80,8 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=None, help="subsample (default: all 60,000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "egnas_start_net.json")
+    ap.add_argument("--checkpoint-dir", type=Path, default=None,
+                    help="save the training state after every epoch and continue from it")
     args = ap.parse_args()
     logging.basicConfig(format="%(asctime)s %(message)s")
     logging.getLogger("jaxnas").setLevel(logging.INFO)  # one line per finished epoch
@@ -107,6 +112,7 @@ def main() -> None:
     stop = args.epochs if args.stop_after is None else min(args.stop_after, args.epochs)
 
     rows: list[dict] = []
+    elapsed_before = 0.0
     start = time.perf_counter()
     last = [start]
     out = {
@@ -128,6 +134,15 @@ def main() -> None:
         "log_valid_acc": list(ref.valid_acc), "log_train_acc": list(ref.train_acc),
         "log_printed_lr": list(ref.lr), "epochs": rows, "complete": False,
     }
+
+    resumable = args.checkpoint_dir is not None and any(args.checkpoint_dir.glob("*.ckpt"))
+    if resumable and args.out.exists():  # a continued run keeps the earlier epochs' rows
+        earlier = json.loads(args.out.read_text())
+        if all(earlier.get(k) == out[k] for k in ("genome", "seed", "recipe", "train_images",
+                                                  "test_images")):
+            rows.extend(earlier["epochs"])
+            elapsed_before = earlier.get("wall_s", 0.0)
+            out["continued_from_epoch"] = len(rows)
 
     def write() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -154,11 +169,13 @@ def main() -> None:
                "test_acc": acc, "log_train_acc": ref.train_acc[epoch]
                if epoch < len(ref.train_acc) else None,
                "log_valid_acc": log_acc, "epoch_wall_s": round(now - last[0], 1),
-               "elapsed_s": round(now - start, 1), "load_average": list(os.getloadavg())}
+               "elapsed_s": round(elapsed_before + now - start, 1),
+               "load_average": list(os.getloadavg())}
         last[0] = now
+        rows[:] = [r for r in rows if r["epoch"] < epoch]  # an epoch trained again replaces
         rows.append(row)
         out["best_test_acc"] = max(r["test_acc"] for r in rows)
-        out["wall_s"] = round(now - start, 1)
+        out["wall_s"] = round(elapsed_before + now - start, 1)
         write()
         diff = f"{acc - log_acc:+6.2f}" if log_acc is not None else ""
         printed = row["lr_printed_in_log"]
@@ -167,7 +184,9 @@ def main() -> None:
               f"{row['train_acc'] or math.nan:8.2f} {acc:8.2f} "
               f"{row['log_train_acc'] or math.nan:9.2f} {log_acc or math.nan:9.2f} {diff:>6} "
               f"{row['epoch_wall_s']:8.1f}", flush=True)
-        if epoch + 1 >= stop and stop < recipe.epochs:
+
+    def stop_early(done: int, of: int) -> None:  # after the epoch's checkpoint is saved
+        if done >= stop and stop < recipe.epochs:
             raise _StopTraining
 
     executors._record_epoch = record
@@ -176,7 +195,8 @@ def main() -> None:
     try:
         (result,) = train_population("egnas", [genome], [recipe], train, test,
                                      key=jax.random.PRNGKey(args.seed), executor="loop",
-                                     progress=True, options=opts)
+                                     progress=True, options=opts, on_epoch=stop_early,
+                                     checkpoint_dir=args.checkpoint_dir)
     except _StopTraining:
         out["stopped"] = f"--stop-after {stop}"
     except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the finished epochs
@@ -191,7 +211,7 @@ def main() -> None:
         from jaxnas.nn import count_params
         out.update(status="stopped", params=int(count_params(
             "egnas", genome, train.info.num_classes, tuple(test.images.shape[1:]))))
-    out.update(wall_s=round(wall, 1), complete=len(rows) >= stop,
+    out.update(wall_s=round(elapsed_before + wall, 1), complete=len(rows) >= stop,
                load_average_end=list(os.getloadavg()))
     best = max(rows, key=lambda r: r["test_acc"]) if rows else None
     if best is not None:

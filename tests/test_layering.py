@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "jaxnas"
 
 # base modules any layer may import; they import nothing from jaxnas themselves
-BASE = {"errors", "compile_cache", "cpu_tuning"}
+BASE = {"errors", "compile_cache", "cpu_tuning", "files"}
 # layer -> the jaxnas layers it may import (besides itself, BASE and jaxnas top level)
 ALLOWED = {
     "spaces": set(),

@@ -79,11 +79,20 @@ def test_cli_reports_bad_net_option(capsys):
 
 def test_train_real_fashion_mnist_reports_best_and_final_test(shared_data, tmp_path, capsys):
     out = tmp_path / "train.json"
-    rc = main(["train", "--space", "egnas", "--genome", "L4-C6-o0100-k3333", "--dataset",
+    command = ["train", "--space", "egnas", "--genome", "L4-C6-o0100-k3333", "--dataset",
                "fashion_mnist", "--epochs", "2", "--n-train", "256", "--n-test", "100",
-               "--data-dir", str(shared_data), "--json", str(out)])
+               "--data-dir", str(shared_data), "--json", str(out),
+               "--checkpoint-dir", str(tmp_path / "ck")]
+    rc = main(command)
     assert rc == 0
     res = json.loads(out.read_text())
+    (checkpoint,) = (tmp_path / "ck").glob("*.ckpt")
+    saved = checkpoint.stat().st_mtime_ns
+    assert main(command) == 0  # the same command again: restored, nothing trained
+    again = json.loads(out.read_text())
+    assert checkpoint.stat().st_mtime_ns == saved
+    assert again["test_acc_per_epoch"] == res["test_acc_per_epoch"]
+    assert again["train_loss_per_epoch"] == res["train_loss_per_epoch"]
     curve = res["test_acc_per_epoch"]
     assert res["status"] == "ok" and len(curve) == 2 and res["epochs"] == 2
     assert res["best_test_acc"] == max(curve) and res["final_test_acc"] == curve[-1]

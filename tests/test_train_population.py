@@ -229,3 +229,44 @@ def test_sixteen_member_egnas_population_one_epoch_fashion_mnist(shared_data):
     accs = [r.val_acc_per_epoch[0] for r in res]
     assert all(r.status == "ok" for r in res)
     assert float(np.mean(accs)) > 80.0, accs
+
+
+class _Killed(BaseException):
+    """Stands for a kill: not an Exception, so the trainer does not record a failed member."""
+
+
+def test_a_killed_training_resumes_from_its_epoch_checkpoint_exactly(tmp_path):
+    from jaxnas.train.bench import synthetic_dataset
+
+    train, val = synthetic_dataset(128, "mnist", seed=0), synthetic_dataset(64, "mnist", seed=1)
+    genomes = [TINY, EgnasGenome(2, 3, (1, 0), (3, 3))]
+    recipe = TrainRecipe(epochs=3, batch_size=32)
+    args = ("egnas", genomes, recipe, train, val)
+    kw = dict(key=jax.random.PRNGKey(3), executor="loop", test_data=val,
+              options=TrainOptions(concurrent_groups=1))
+    straight = train_population(*args, **kw)
+
+    epochs_run = []
+
+    def kill_after_first_epoch(done, of):
+        epochs_run.append(done)
+        if done == 1 and len(epochs_run) == 1:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train_population(*args, **kw, checkpoint_dir=tmp_path, on_epoch=kill_after_first_epoch)
+    resumed = train_population(*args, **kw, checkpoint_dir=tmp_path,
+                               on_epoch=lambda done, of: epochs_run.append(done))
+    # the first member restarted at epoch 2, the second (never started) trained all 3
+    assert epochs_run == [1, 2, 3, 1, 2, 3]
+    for a, b in zip(straight, resumed):
+        assert (a.val_acc_per_epoch, a.test_acc_per_epoch, a.train_loss_per_epoch,
+                a.train_acc_per_epoch, a.steps, a.status) == \
+               (b.val_acc_per_epoch, b.test_acc_per_epoch, b.train_loss_per_epoch,
+                b.train_acc_per_epoch, b.steps, b.status)
+    assert len(list(tmp_path.glob("*.ckpt"))) == 2
+    # another recipe is another training: it starts from epoch 1, beside the old files
+    epochs_run.clear()
+    train_population("egnas", genomes[:1], recipe.with_(learning_rate=0.05), train, val,
+                     **kw, checkpoint_dir=tmp_path, on_epoch=lambda d, o: epochs_run.append(d))
+    assert epochs_run == [1, 2, 3] and len(list(tmp_path.glob("*.ckpt"))) == 3

@@ -85,6 +85,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="build_network option (repeatable), e.g. channels=16 for darts")
     parser.add_argument("--data-dir", default=None, help="dataset directory ($JAXNAS_DATA_DIR)")
     parser.add_argument("--json", type=Path, default=None, help="write the result JSON here")
+    parser.add_argument("--checkpoint-dir", type=Path, default=None, metavar="DIR",
+                        help="save the training state here after every epoch; the same "
+                             "command run again continues from the last saved epoch, with "
+                             "the same results as an uninterrupted training")
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
     parser.set_defaults(run=run)
 
@@ -140,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         args.space, args.genome, args.dataset, args.epochs, val_fraction=args.val_fraction,
         n_train=args.n_train, n_test=args.n_test, seed=args.seed, executor=args.executor,
         net_options=_net_options(args.net_option), data_dir=args.data_dir, progress=show,
-        conv_impl=getattr(args, "conv_impl", "auto"), **_recipe_overrides(args))
+        conv_impl=getattr(args, "conv_impl", "auto"), checkpoint_dir=args.checkpoint_dir,
+        **_recipe_overrides(args))
     result["command"] = list(getattr(args, "argv", None) or ["jaxnas", *sys.argv[1:]])
     if not args.quiet:
         for e, acc in enumerate(result["test_acc_per_epoch"], start=1):

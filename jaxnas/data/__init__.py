@@ -16,6 +16,7 @@ from jaxnas.data.datasets import (
     DATA_DIR_ENV,
     SPLITS,
     ArrayDataset,
+    data_fingerprint,
     load_dataset,
     resolve_data_dir,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "augment_batch",
     "batches",
     "cutout",
+    "data_fingerprint",
     "dataset_info",
     "load_dataset",
     "normalize",

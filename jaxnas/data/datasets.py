@@ -16,6 +16,7 @@ Nothing is cached globally: every call reads the files again.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 import tarfile
@@ -60,6 +61,15 @@ class ArrayDataset:
         """The examples at ``indices`` (a new dataset; arrays are copied)."""
         indices = np.asarray(indices)
         return ArrayDataset(self.images[indices], self.labels[indices], self.info)
+
+
+def data_fingerprint(*parts: ArrayDataset) -> str:
+    """sha256 of the images and labels: the data's identity, wherever it is stored."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(np.ascontiguousarray(part.images).tobytes())
+        digest.update(np.ascontiguousarray(part.labels).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:

@@ -35,39 +35,18 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 from jaxnas.errors import ConfigError, DataNotFoundError
+from jaxnas.files import write_bytes_atomic
 from jaxnas.search.base import EvalRecord
 from jaxnas.search.codec import decode, encode
 
 # ------------------------------------------------------------------------------ files
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path: Path, data: Any, fsync: bool = True) -> None:
     """Write JSON to ``path`` via a temporary file and an atomic rename (fsynced unless
     ``fsync=False``: the rename alone is atomic against a killed process)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=False, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if fsync:
-        _fsync_dir(path.parent)
+    text = json.dumps(data, indent=1, sort_keys=False, allow_nan=False) + "\n"
+    write_bytes_atomic(path, text.encode(), fsync)
 
 
 def read_json(path: Path) -> Any:

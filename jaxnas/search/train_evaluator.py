@@ -24,16 +24,14 @@ record the preset as used).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import zlib
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import jax
-import numpy as np
 
-from jaxnas.data import ArrayDataset, load_dataset, train_val_split
+from jaxnas.data import ArrayDataset, data_fingerprint, load_dataset, train_val_split
 from jaxnas.data.splits import subset
 from jaxnas.nn import count_flops
 from jaxnas.errors import ConfigError, check_choice
@@ -61,15 +59,6 @@ def load_search_data(preset: TrainPreset, dataset: str, data_dir: str | None
     if preset.test_images is not None and preset.test_images < len(test):
         test = subset(test, preset.test_images, seed=preset.split_seed)
     return train, val, test
-
-
-def data_fingerprint(*parts: ArrayDataset) -> str:
-    """sha256 of the images and labels: the data's identity, wherever it is stored."""
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(np.ascontiguousarray(part.images).tobytes())
-        digest.update(np.ascontiguousarray(part.labels).tobytes())
-    return digest.hexdigest()[:16]
 
 
 class TrainEvaluator(Evaluator):
@@ -267,4 +256,4 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-__all__ = ["TrainEvaluator", "data_fingerprint", "load_search_data"]
+__all__ = ["TrainEvaluator", "load_search_data"]

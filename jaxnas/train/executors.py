@@ -29,6 +29,7 @@ import numpy as np
 
 from jaxnas.data import ArrayDataset
 from jaxnas.errors import ConfigError, check_choice
+from jaxnas.train.checkpoint import RECORD_FIELDS, GroupCheckpoint
 from jaxnas.train.distributed import host_get
 from jaxnas.train.options import EXECUTORS, TrainOptions
 from jaxnas.train.recipe import TrainRecipe
@@ -233,9 +234,11 @@ def _record_epoch(group: Group, training: list[bool], metrics, alive, accs: dict
 
 def run_group(group: Group, train: DeviceData, evals: dict[str, EvalData],
               input_shape, mesh, progress: bool,
-              on_epoch: Callable[[int, int], None] | None = None) -> None:
+              on_epoch: Callable[[int, int], None] | None = None,
+              checkpoint: GroupCheckpoint | None = None) -> None:
     """Train one group to completion, filling its members' records; ``on_epoch(done, of)``
-    after each of its epochs."""
+    after each of its epochs. With a ``checkpoint``, the group continues from the epoch it
+    last saved and saves after every epoch (:mod:`jaxnas.train.checkpoint`)."""
     start = time.perf_counter()
     sd, members = group.sd, group.members
     progs = programs(sd, group.batched)
@@ -246,9 +249,17 @@ def run_group(group: Group, train: DeviceData, evals: dict[str, EvalData],
     recipes = [m.recipe for m in members]
     max_epochs = max(r.epochs for r in recipes)
     perm_fn = perm_program(train.n, sd.batch_size, group.batched)
-    step_count = 0
+    first_epoch, wall_before, compile_before = 0, 0.0, 0.0
+    restored = checkpoint.load(state) if checkpoint is not None else None
+    if restored is not None:
+        state, first_epoch = restored.state, restored.epochs_done
+        wall_before, compile_before = restored.wall_s, restored.compile_s
+        for m, record in zip(members, restored.records):
+            for name in RECORD_FIELDS:
+                setattr(m, name, record[name])
+    step_count = first_epoch * steps_per_epoch
     timer = _FirstCallTimer()
-    for epoch in range(max_epochs):
+    for epoch in range(first_epoch, max_epochs):
         training = [epoch < r.epochs and m.status == "ok" for m, r in zip(members, recipes)]
         if not any(training):
             break
@@ -275,16 +286,20 @@ def run_group(group: Group, train: DeviceData, evals: dict[str, EvalData],
                     for name, ev in evals.items()}
         state = dict(state, metrics=jax.tree_util.tree_map(jnp.zeros_like, state["metrics"]))
         _record_epoch(group, training, metrics, alive, accs, epoch)
+        if checkpoint is not None:
+            checkpoint.save(epoch + 1, state, members, wall_before + time.perf_counter() - start,
+                            compile_before + timer.compile_seconds())
         if on_epoch is not None:
             on_epoch(epoch + 1, max_epochs)
         if progress:
             log.info("%s group of %d: epoch %d/%d done (%.1f s)", group.executor, len(members),
                      epoch + 1, max_epochs, time.perf_counter() - start)
     jax.block_until_ready(state)
-    wall = (time.perf_counter() - start) / len(members)
+    # seconds over every process that trained the group (a resumed one recompiles: counted)
+    wall = (wall_before + time.perf_counter() - start) / len(members)
+    compile_s = (compile_before + timer.compile_seconds()) / len(members)
     for m in members:
-        m.wall, m.compile, m.executor = wall, timer.compile_seconds() / len(members), \
-            group.executor
+        m.wall, m.compile, m.executor = wall, compile_s, group.executor
 
 
 class _FirstCallTimer:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
 
-from jaxnas.data import ArrayDataset
+from jaxnas.data import ArrayDataset, data_fingerprint
 from jaxnas.errors import ConfigError
+from jaxnas.train.checkpoint import GroupCheckpoint, group_identity
 from jaxnas.train.executors import (
     Group,
     Member,
@@ -117,6 +119,7 @@ def train_population(
     options: TrainOptions | None = None,
     on_member: Callable[[int, MemberResult], None] | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> list[MemberResult]:
     """Train every genome of ``genomes`` (one space) on ``train_data`` with its own recipe and
     return one :class:`MemberResult` per genome, in order.
@@ -130,7 +133,11 @@ def train_population(
     as soon as member i has finished (one call at a time, in finishing order), so a caller can
     store each result before the rest of the population is done. ``on_epoch(done, of)`` is
     called after every epoch of a group of members (for progress bars; groups that train in
-    threads call it from their thread, unsynchronised).
+    threads call it from their thread, unsynchronised). ``checkpoint_dir``: each group saves
+    its state there after every epoch, and a later call with the same members, recipes, keys,
+    network options and data continues from the last saved epoch with the same results as an
+    uninterrupted training (:mod:`jaxnas.train.checkpoint`; wall and compile seconds are
+    summed over the calls).
     """
     genomes = list(genomes)
     if not genomes:
@@ -157,6 +164,9 @@ def train_population(
     input_shape = tuple(train_data.images.shape[1:])
     groups = make_groups(space_name, members, exe, info, opts, info.num_classes)
 
+    checkpoint_of = _checkpoints(checkpoint_dir, space_name, opts,
+                                 [train_data, val_data, test_data])
+
     results: dict[int, MemberResult] = {}
     lock = threading.Lock()  # groups may finish in threads; report one member at a time
 
@@ -164,7 +174,7 @@ def train_population(
         shape = input_shape if g.sd.crop_size is None else (
             g.sd.crop_size, g.sd.crop_size, input_shape[-1])
         try:
-            run_group(g, train, evals, shape, mesh, progress, on_epoch)
+            run_group(g, train, evals, shape, mesh, progress, on_epoch, checkpoint_of(g))
         except ConfigError:
             raise
         except Exception as exc:  # one broken group must not lose the population's results
@@ -182,6 +192,24 @@ def train_population(
         workers = 2 if exe == "loop" and jax.default_backend() == "cpu" else 1
     _run_groups(groups, run, workers)
     return [results[m.index] for m in members]
+
+
+def _checkpoints(directory: str | Path | None, space_name: str, opts: TrainOptions,
+                 data: list[ArrayDataset | None]) -> Callable[[Group], GroupCheckpoint | None]:
+    """Group -> its checkpoint in ``directory`` (None without one), named by everything its
+    training depends on; speed-only options are left out, so they may change on a resume."""
+    if directory is None:
+        return lambda group: None
+    fingerprint = data_fingerprint(*[d for d in data if d is not None])
+    has_test = data[-1] is not None
+
+    def of(group: Group) -> GroupCheckpoint:
+        members = [(m.name, repr(m.recipe), m.key) for m in group.members]
+        return GroupCheckpoint(Path(directory), group_identity(
+            [space_name, group.executor, group.batched, members, opts.network_options,
+             fingerprint, has_test]))
+
+    return of
 
 
 def _result(space_name: str, m: Member, info, num_classes: int,

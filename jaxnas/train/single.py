@@ -12,6 +12,7 @@ accuracy (the honest estimate).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
 from jaxnas.errors import ConfigError
@@ -78,13 +79,15 @@ def train_genome(space_name: str, genome_text: str, dataset: str, epochs: int, *
                  n_test: int | None = None, seed: int = 0, executor: str = "auto",
                  net_options: tuple[tuple[str, Any], ...] = (), data_dir: str | None = None,
                  progress: bool = False, conv_impl: str = "auto",
-                 limits: Mapping[str, Any] | None = None, **recipe: Any) -> dict[str, Any]:
+                 limits: Mapping[str, Any] | None = None,
+                 checkpoint_dir: str | Path | None = None, **recipe: Any) -> dict[str, Any]:
     """Train one genome and return what ``jaxnas train`` prints and writes (a JSON-able dict:
     best/final test accuracy, the epoch of the best, params, curves, wall time, recipe).
 
     ``recipe``: :class:`TrainRecipe` fields overriding its defaults (:func:`single_recipe`).
     ``conv_impl``: the network's ``conv_impl`` (:data:`jaxnas.nn.layers.CONV_IMPLS`, speed
-    only). ``limits``: see :func:`parse_searched_genome`.
+    only). ``limits``: see :func:`parse_searched_genome`. ``checkpoint_dir``: save the state
+    after every epoch and continue from it when called again (``train_population``'s).
     """
     import jax
 
@@ -100,7 +103,7 @@ def train_genome(space_name: str, genome_text: str, dataset: str, epochs: int, *
     (res,) = train_population(space_name, [genome], [rec], train,
                               val if val is not None else test, key=jax.random.PRNGKey(seed),
                               executor=executor, test_data=test if val is not None else None,
-                              progress=progress, options=opts)
+                              progress=progress, options=opts, checkpoint_dir=checkpoint_dir)
     out = _summary(res, val is not None, time.perf_counter() - start)
     out.update(space=space_name, genome=canonical, dataset=dataset, epochs=rec.epochs,
                train_images=len(train), test_images=len(test), seed=int(seed),
