@@ -239,7 +239,7 @@ def test_a_killed_training_resumes_from_its_epoch_checkpoint_exactly(tmp_path):
     from jaxnas.train.bench import synthetic_dataset
 
     train, val = synthetic_dataset(128, "mnist", seed=0), synthetic_dataset(64, "mnist", seed=1)
-    genomes = [TINY, EgnasGenome(2, 3, (1, 0), (3, 3))]
+    genomes = [TINY, TINY]  # two members (keys fold_in(key, i)), one compiled program
     recipe = TrainRecipe(epochs=3, batch_size=32)
     args = ("egnas", genomes, recipe, train, val)
     kw = dict(key=jax.random.PRNGKey(3), executor="loop", test_data=val,
