@@ -183,6 +183,21 @@ def test_epoch_scale_and_caps():
     assert [e for n, e, r in flat(batches)] == [2, 3, 3, 4, 1]
 
 
+@pytest.mark.parametrize("mode", ["faithful", "batched"])
+def test_cpu_preset_trains_every_candidate_at_least_3_epochs_of_20000_images(mode):
+    cfg = dataclasses.replace(PRESETS["cpu"], mode=mode)
+    assert cfg.n_train >= 10_000 and cfg.min_epochs >= 2
+    # every flip improves, so the micro phase runs its longest (accepted flips shrink widths)
+    script = Script({6: 85.0, 7: 86.0, 8: 87.0}, {46: 87.5, 44: 88.0},
+                    micro=lambda g: 88.0 + 0.5 * sum(g.ops) + 0.1 * g.kernels.count(5))
+    _, batches = drive(EGNAS(None, cfg, CTX), script)
+    cands = flat(batches)
+    roles = {r for _, _, r in cands}
+    assert {"start", "depth", "width", "op_base", "op", "kernel"} <= roles
+    assert min(e for _, e, _ in cands) == 3  # micro candidates too
+    assert sum(e for _, e, _ in cands) <= 40  # ~70-80 s per epoch here: inside the hour
+
+
 # ------------------------------------------------------------------------------ micro phase
 
 
@@ -286,14 +301,23 @@ def test_batched_micro_round_and_combos():
 def test_context_batched_flag_and_presets():
     s = EGNAS(None, EGNASConfig(), dataclasses.replace(CTX, batched=True))
     assert s.config.mode == "batched"
-    assert set(PRESETS) == {"paper", "small", "smoke"}
+    assert set(PRESETS) == {"paper", "small", "smoke", "cpu"}
     assert PRESETS["paper"] == EGNASConfig()  # the authors' limits unchanged
-    # the run-size presets only shrink limits and data; every search rule stays the authors'
+    # the run-size presets only shrink limits and data (and, for the short CPU proxies, the
+    # recipe); every search rule stays the authors'
     rules = ("start_epochs", "add_epochs", "add_epochs_w", "micro_epochs", "dp_add_tolerance",
              "ch_drop_tolerance", "dp_break_tolerance", "ch_break_tolerance", "train_acc_stop",
-             "param_slack", "micro_kernels", "width_resolution", "learning_rate", "selection")
-    for name in ("small", "smoke"):
+             "param_slack", "micro_kernels", "width_resolution", "selection")
+    for name in ("small", "smoke", "cpu"):
         assert all(getattr(PRESETS[name], r) == getattr(EGNASConfig(), r) for r in rules)
+    assert PRESETS["small"].learning_rate == PRESETS["smoke"].learning_rate == 0.025
+    # every recipe field reaches the candidates' TrainRecipe (crop_size: 28 px MNIST crops)
+    recipe = EGNASConfig(crop_size=28, cutout_size=0, learning_rate=0.1).recipe(3)
+    assert (recipe.epochs, recipe.crop_size, recipe.cutout_size, recipe.learning_rate) == (
+        3, 28, 0, 0.1)
+    assert EGNASConfig().recipe(1).crop_size == 32  # the authors' 32 px crops by default
+    with pytest.raises(ConfigError, match="crop_size"):
+        EGNASConfig(crop_size=0)
     with pytest.raises(ConfigError):
         EGNASConfig(mode="fast")
     with pytest.raises(ConfigError):

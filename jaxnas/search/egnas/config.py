@@ -30,7 +30,7 @@ _RECIPE = TrainRecipe(epochs=1)  # the authors' SGD recipe defaults
 DATA_FIELDS = ("selection", "val_fraction", "n_train", "n_val", "n_test", "data_seed", "seed",
                "executor")
 RECIPE_FIELDS = ("batch_size", "learning_rate", "momentum", "weight_decay", "grad_clip_norm",
-                 "schedule", "cutout_size")
+                 "schedule", "cutout_size", "crop_size")
 
 BATCHED_NOTES = """\
 Batched mode trains each phase's candidates as one population; where it can decide
@@ -124,6 +124,7 @@ class EGNASConfig:
     grad_clip_norm: float | None = _RECIPE.grad_clip_norm
     schedule: str = _RECIPE.schedule
     cutout_size: int = _RECIPE.cutout_size
+    crop_size: int | None = _RECIPE.crop_size  # training crop (px); None: the dataset's
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, MODES)
@@ -197,6 +198,19 @@ PRESETS: Mapping[str, EGNASConfig] = {
                          min_epochs=2, max_depth_candidates=1, max_width_candidates=1,
                          micro_layers=1, n_train=8000, n_val=1000, n_test=1000, batch_depth=1,
                          batch_width=1, batch_combos=1, schedule="cosine_per_step"),
+    # a real proxy in about an hour on 2 CPU cores, sized by measured probes (docs/results.md,
+    # "Sizing a cpu preset"): a width-48 candidate needs ~900 SGD steps to pass 85 %
+    # validation on Fashion-MNIST, so 20,000 / 2,000 / 2,000 images, every budget x0.3 with
+    # at least 3 epochs (start and micro candidates 3, depth steps 3-4, width steps 4-5),
+    # depth from 6, width 48 down to 32, 2 depth + 2 width steps, micro phase on 2 layers;
+    # the recipe of a short proxy: lr 0.1 annealed every step, no cutout, 28-px crops
+    # (at 0.025 with cutout a 3-epoch candidate stayed at 73 %)
+    "cpu": EGNASConfig(min_depth=6, max_width=48, min_width=32, epoch_scale=0.3,
+                       min_epochs=3, max_depth_candidates=2, max_width_candidates=2,
+                       micro_layers=2, n_train=20_000, n_val=2_000, n_test=2_000,
+                       batch_depth=2, batch_width=2, batch_combos=2,
+                       schedule="cosine_per_step", learning_rate=0.1, cutout_size=0,
+                       crop_size=28),
 }
 
 
