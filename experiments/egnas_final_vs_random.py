@@ -1,9 +1,9 @@
 """Final training of an EG-NAS result next to random egnas genomes of similar size.
 
     python experiments/egnas_final_vs_random.py --data-dir DATA_DIR --preset cpu \
-        --genome L8-C34-o10000000-k53333333 --epochs 6 \
-        --checkpoint-root experiments/results/egnas_final_cpu_ckpt \
-        --out experiments/results/egnas_final_cpu.json
+        --genome L7-C48-o0000000-k3333333 --epochs 6 \
+        --checkpoint-root experiments/results/egnas_final_cpu_min4_ckpt \
+        --out experiments/results/egnas_final_cpu_min4.json
 
 Draws ``--n-random`` genomes uniformly from the egnas space the preset searches (its minimum
 depth and its width range; depth up to the preset's ``max_depth``; ops and kernels uniform
@@ -36,7 +36,11 @@ from jaxnas.nn import count_params  # noqa: E402
 from jaxnas.search.egnas import PRESETS  # noqa: E402
 from jaxnas.search.egnas.config import RECIPE_FIELDS, EGNASConfig  # noqa: E402
 from jaxnas.spaces.egnas import EgnasSpace  # noqa: E402
-from jaxnas.train.single import parse_searched_genome, train_genome  # noqa: E402
+from jaxnas.train.single import (  # noqa: E402
+    load_split_data,
+    parse_searched_genome,
+    train_genome,
+)
 
 #: Fashion-MNIST: 10 classes of 1-channel 28-px images (the egnas counts need both)
 NUM_CLASSES, INPUT_SHAPE = 10, (28, 28, 1)
@@ -70,11 +74,13 @@ def random_matched(space: EgnasSpace, target: int, n: int, tolerance: float,
                       f"{target} params in {max_draws} draws; raise --param-tolerance")
 
 
-def train_one(genome: str, args: argparse.Namespace, config: EGNASConfig) -> dict[str, Any]:
-    """One genome's final training with the preset's recipe (a checkpoint per genome)."""
+def train_one(genome: str, args: argparse.Namespace, config: EGNASConfig,
+              data: tuple[Any, Any, Any]) -> dict[str, Any]:
+    """One genome's final training with the preset's recipe (a checkpoint per genome) on the
+    loaded (train, None, test) splits."""
     checkpoint = (Path(args.checkpoint_root) / genome) if args.checkpoint_root else None
     return train_genome("egnas", genome, args.dataset, args.epochs, seed=args.seed,
-                        data_dir=args.data_dir, checkpoint_dir=checkpoint,
+                        data=data, checkpoint_dir=checkpoint,
                         progress=not args.quiet,
                         **{name: getattr(config, name) for name in RECIPE_FIELDS})
 
@@ -129,9 +135,12 @@ def main(argv: list[str] | None = None) -> int:
                            "sample_seed": args.sample_seed,
                            "param_tolerance": args.param_tolerance, "rows": []}
     done = finished_rows(Path(args.out), out)
+    data = None  # loaded once, when the first genome needs training
     for role, genome, params in jobs:
         print(f"[{role}] {genome} ({params} params)", flush=True)
-        row = done.get(genome) or {"role": role, **train_one(genome, args, config)}
+        if genome not in done and data is None:
+            data = load_split_data(args.dataset, args.data_dir, 0.0, None, None, args.seed)
+        row = done.get(genome) or {"role": role, **train_one(genome, args, config, data)}
         out["rows"].append(row)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=1))

@@ -27,11 +27,9 @@ run stopped early (``--stop-after``, Ctrl-C, or killed) keeps its finished epoch
 ``--checkpoint-dir DIR`` the training state is saved after every epoch too, and the same
 command run again continues from the last finished epoch (exactly: the trainer's epoch
 checkpoints, :mod:`jaxnas.train.checkpoint`), keeping the earlier epochs' rows; so the 10
-epochs can be trained over several sittings. Prints one row per epoch: the lr used, jaxnas's
-test accuracy and the log's valid (= test) accuracy of that epoch.
-
-The trainer has no public per-epoch callback, so the script wraps
-``jaxnas.train.executors._record_epoch`` (reporting only: it calls the original unchanged).
+epochs can be trained over several sittings. Prints one row per epoch (``train_population``'s
+``on_member_epoch``): the lr used, jaxnas's test accuracy and the log's valid (= test)
+accuracy of that epoch.
 """
 
 from __future__ import annotations
@@ -88,12 +86,11 @@ def main() -> None:
 
     import jax
 
-    import jaxnas.train.executors as executors
     from jaxnas.benchmarks.egnas_log import parse_log, shipped_log, torch_printed_lr
     from jaxnas.cpu_tuning import conv_impl_for_flags, process_env
     from jaxnas.data import load_dataset, subset
     from jaxnas.spaces import get_space, parse_genome
-    from jaxnas.train import TrainRecipe, train_population
+    from jaxnas.train import EpochMetrics, TrainRecipe, train_population
     from jaxnas.train.options import TrainOptions
     from jaxnas.train.step import lr_at
 
@@ -152,20 +149,17 @@ def main() -> None:
           f"px, schedule {recipe.schedule}, {stop} of {recipe.epochs} epochs", flush=True)
     print(f"{'epoch':>5} {'lr used':>10} {'lr printed':>10} {'train %':>8} {'test %':>8} "
           f"{'log train':>9} {'log valid':>9} {'diff':>6} {'epoch s':>8}", flush=True)
-    original = executors._record_epoch
 
-    def record(group, training, metrics, alive, accs, epoch):
-        original(group, training, metrics, alive, accs, epoch)
-        m = group.members[0]
+    def record(epoch_metrics: EpochMetrics) -> None:  # train_population's on_member_epoch
+        epoch = epoch_metrics.epoch
         now = time.perf_counter()
-        acc = accs["val"][0]  # the evaluation set is the test set (the authors' "valid")
+        acc = epoch_metrics.val_acc  # the evaluation set is the test set (the authors' "valid")
         log_acc = ref.valid_acc[epoch] if epoch < len(ref.valid_acc) else None
         row = {"epoch": epoch, "lr_used": lr_at(recipe, epoch),
                "lr_printed_by_log_formula": torch_printed_lr(epoch, recipe.epochs,
                                                              recipe.learning_rate),
                "lr_printed_in_log": ref.lr[epoch] if epoch < len(ref.lr) else None,
-               "train_acc": m.train_acc[-1] if m.train_acc else None,
-               "train_loss": m.loss[-1] if m.loss else None,
+               "train_acc": epoch_metrics.train_acc, "train_loss": epoch_metrics.train_loss,
                "test_acc": acc, "log_train_acc": ref.train_acc[epoch]
                if epoch < len(ref.train_acc) else None,
                "log_valid_acc": log_acc, "epoch_wall_s": round(now - last[0], 1),
@@ -189,20 +183,18 @@ def main() -> None:
         if done >= stop and stop < recipe.epochs:
             raise _StopTraining
 
-    executors._record_epoch = record
     opts = TrainOptions(network_conv_impl=conv_impl_for_flags(os.environ))
     result = None
     try:
         (result,) = train_population("egnas", [genome], [recipe], train, test,
                                      key=jax.random.PRNGKey(args.seed), executor="loop",
                                      progress=True, options=opts, on_epoch=stop_early,
+                                     on_member_epoch=record,
                                      checkpoint_dir=args.checkpoint_dir)
     except _StopTraining:
         out["stopped"] = f"--stop-after {stop}"
     except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the finished epochs
         out["stopped"] = "interrupted"
-    finally:
-        executors._record_epoch = original
     wall = time.perf_counter() - start
     if result is not None:
         out.update(status=result.status, reason=result.reason, params=int(result.params),

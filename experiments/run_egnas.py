@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         config = run_config(args, options, mode)
         run_dir = Path(args.run_root) / f"{args.dataset}_{args.preset}_{mode}"
-        results = runner.run_search(config, run_dir, command=[__file__, *sys.argv[1:]])
+        script = str(Path(__file__).resolve().relative_to(ROOT))  # no machine paths recorded
+        results = runner.run_search(config, run_dir, command=[script, *sys.argv[1:]])
         s = out["modes"][mode] = summarize_mode(config, run_dir, results)
         print(f"[{mode}] {s['genome']}  params={s['params']}  proxy acc="
               f"{s['proxy_accuracy']:.2f}  candidates={s['candidates']}  candidate-epochs="

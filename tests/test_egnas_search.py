@@ -184,7 +184,7 @@ def test_epoch_scale_and_caps():
 
 
 @pytest.mark.parametrize("mode", ["faithful", "batched"])
-def test_cpu_preset_trains_every_candidate_at_least_3_epochs_of_20000_images(mode):
+def test_cpu_preset_trains_every_candidate_at_least_4_epochs_of_20000_images(mode):
     cfg = dataclasses.replace(PRESETS["cpu"], mode=mode)
     assert cfg.n_train >= 10_000 and cfg.min_epochs >= 2
     # every flip improves, so the micro phase runs its longest (accepted flips shrink widths)
@@ -194,8 +194,10 @@ def test_cpu_preset_trains_every_candidate_at_least_3_epochs_of_20000_images(mod
     cands = flat(batches)
     roles = {r for _, _, r in cands}
     assert {"start", "depth", "width", "op_base", "op", "kernel"} <= roles
-    assert min(e for _, e, _ in cands) == 3  # micro candidates too
-    assert sum(e for _, e, _ in cands) <= 40  # ~70-80 s per epoch here: inside the hour
+    assert min(e for _, e, _ in cands) == 4  # micro candidates too
+    # measured ~56 s per trained candidate-epoch here (a faithful search: 37 in 2,076 s), so
+    # even this longest search (every flip accepted) stays inside the hour
+    assert sum(e for _, e, _ in cands) <= 50
 
 
 # ------------------------------------------------------------------------------ micro phase

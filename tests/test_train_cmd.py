@@ -12,7 +12,7 @@ from jaxnas.errors import ConfigError, InvalidGenomeError
 from jaxnas.nn import count_params
 from jaxnas.spaces import get_space, parse_genome
 from jaxnas.train.recipe import TrainRecipe
-from jaxnas.train.single import parse_searched_genome, train_genome
+from jaxnas.train.single import load_split_data, parse_searched_genome, train_genome
 
 
 def test_parse_genome_validates_against_the_space_limits():
@@ -65,6 +65,10 @@ def test_cli_recipe_defaults_are_the_train_recipe():
 @pytest.mark.parametrize("kwargs,match", [
     ({"epochs": 0}, "epochs 0"),
     ({"epochs": 1, "val_fraction": 1.0}, "val_fraction 1.0"),
+    # already loaded splits (no file is read before these checks)
+    ({"epochs": 1, "data": ("tr", None, "te"), "n_train": 5}, "^n_train given with already"),
+    ({"epochs": 1, "data": ("tr", "va", "te")}, "val_fraction 0.0 does not match"),
+    ({"epochs": 1, "data": ("tr", "te")}, "got 2 items"),
 ])
 def test_bad_arguments_raise_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match):
@@ -117,3 +121,9 @@ def test_train_with_validation_split_reports_test_at_best_val(shared_data):
     val = res2["val_acc_per_epoch"]
     assert len(val) == 2 and res2["val_images"] == 6000
     assert res2["test_acc_at_best_val"] == res2["test_acc_per_epoch"][val.index(max(val))]
+    # the same splits loaded beforehand (a caller training several genomes): same training
+    data = load_split_data("fashion_mnist", str(shared_data), 0.1, 512, 200, 0)
+    res3 = train_genome("egnas", "L4-C6-o0100-k3333", "fashion_mnist", 2, val_fraction=0.1,
+                        data=data)
+    assert res3["val_acc_per_epoch"] == val
+    assert res3["test_acc_per_epoch"] == res2["test_acc_per_epoch"]

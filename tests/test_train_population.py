@@ -92,13 +92,19 @@ def test_nan_member_is_isolated(shared_data):
     b = TrainRecipe(epochs=2, batch_size=32, learning_rate=0.05)
     bad = b.with_(learning_rate=1e12, grad_clip_norm=None)
     keys = [jax.random.PRNGKey(11), jax.random.PRNGKey(12)]
-    epochs_seen = []
+    epochs_seen, member_epochs = [], []
     res = train_population("egnas", [TINY, TINY], [b, bad], tr, va, key=keys[0],
                            member_keys=keys, executor="loop",
                            options=TrainOptions(concurrent_groups=1),
-                           on_epoch=lambda done, of: epochs_seen.append((done, of)))
+                           on_epoch=lambda done, of: epochs_seen.append((done, of)),
+                           on_member_epoch=member_epochs.append)
     # the good member's group reports both epochs; the diverged one stops after its first
     assert epochs_seen.count((1, 2)) == 2 and epochs_seen.count((2, 2)) == 1
+    # per-member epochs: only the live member's, equal to its returned curves
+    assert [(m.index, m.epoch) for m in member_epochs] == [(0, 0), (0, 1)]
+    assert tuple(m.val_acc for m in member_epochs) == res[0].val_acc_per_epoch
+    assert tuple(m.train_loss for m in member_epochs) == res[0].train_loss_per_epoch
+    assert member_epochs[0].test_acc is None
     alone = train_population("egnas", [TINY], [b], tr, va, key=keys[0], member_keys=keys[:1],
                              executor="loop")
     assert isinstance(res[0], MemberResult)

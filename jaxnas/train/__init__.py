@@ -18,13 +18,14 @@ from jaxnas.train.budget import (
     epochs_for_width_step,
     fixed_policy,
 )
-from jaxnas.train.options import EXECUTORS, MemberResult, TrainOptions
+from jaxnas.train.options import EXECUTORS, EpochMetrics, MemberResult, TrainOptions
 from jaxnas.train.population import train_population
 from jaxnas.train.recipe import SCHEDULES, TrainRecipe
 
 __all__ = [
     "EXECUTORS",
     "EgnasBudgetSchedule",
+    "EpochMetrics",
     "MemberResult",
     "PHASES",
     "SCHEDULES",

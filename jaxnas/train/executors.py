@@ -31,7 +31,7 @@ from jaxnas.data import ArrayDataset
 from jaxnas.errors import ConfigError, check_choice
 from jaxnas.train.checkpoint import RECORD_FIELDS, GroupCheckpoint
 from jaxnas.train.distributed import host_get
-from jaxnas.train.options import EXECUTORS, TrainOptions
+from jaxnas.train.options import EXECUTORS, EpochMetrics, TrainOptions
 from jaxnas.train.recipe import TrainRecipe
 from jaxnas.train.step import (
     ModelDef,
@@ -232,12 +232,23 @@ def _record_epoch(group: Group, training: list[bool], metrics, alive, accs: dict
             m.test.append(accs["test"][i])
 
 
+def _report_epoch(group: Group, training: list[bool], epoch: int,
+                  on_member_epoch: Callable[[EpochMetrics], None]) -> None:
+    """Pass the epoch just recorded of every member that trained in it and is still alive."""
+    for m, trained in zip(group.members, training):
+        if trained and m.status == "ok":
+            on_member_epoch(EpochMetrics(m.index, epoch, m.loss[-1], m.train_acc[-1], m.val[-1],
+                                         m.test[-1] if m.test else None))
+
+
 def run_group(group: Group, train: DeviceData, evals: dict[str, EvalData],
               input_shape, mesh, progress: bool,
               on_epoch: Callable[[int, int], None] | None = None,
-              checkpoint: GroupCheckpoint | None = None) -> None:
+              checkpoint: GroupCheckpoint | None = None,
+              on_member_epoch: Callable[[EpochMetrics], None] | None = None) -> None:
     """Train one group to completion, filling its members' records; ``on_epoch(done, of)``
-    after each of its epochs. With a ``checkpoint``, the group continues from the epoch it
+    after each of its epochs, and ``on_member_epoch`` with each live member's numbers of it
+    (before ``on_epoch``). With a ``checkpoint``, the group continues from the epoch it
     last saved and saves after every epoch (:mod:`jaxnas.train.checkpoint`)."""
     start = time.perf_counter()
     sd, members = group.sd, group.members
@@ -286,6 +297,8 @@ def run_group(group: Group, train: DeviceData, evals: dict[str, EvalData],
                     for name, ev in evals.items()}
         state = dict(state, metrics=jax.tree_util.tree_map(jnp.zeros_like, state["metrics"]))
         _record_epoch(group, training, metrics, alive, accs, epoch)
+        if on_member_epoch is not None:
+            _report_epoch(group, training, epoch, on_member_epoch)
         if checkpoint is not None:
             checkpoint.save(epoch + 1, state, members, wall_before + time.perf_counter() - start,
                             compile_before + timer.compile_seconds())

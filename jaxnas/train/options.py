@@ -46,6 +46,20 @@ class MemberResult:
 
 
 @dataclass(frozen=True)
+class EpochMetrics:
+    """One member's numbers after one of its epochs (what ``train_population`` passes to
+    ``on_member_epoch``): ``index`` is the member's position in the population, ``epoch``
+    counts from 0, accuracies are in percent, ``test_acc`` is None without ``test_data``."""
+
+    index: int
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_acc: float
+    test_acc: float | None = None
+
+
+@dataclass(frozen=True)
 class TrainOptions:
     """Implementation choices that do not change what is computed (only how fast).
 
@@ -89,4 +103,4 @@ class TrainOptions:
                               "an int >= 1")
 
 
-__all__ = ["EXECUTORS", "STATUSES", "MemberResult", "TrainOptions"]
+__all__ = ["EXECUTORS", "STATUSES", "EpochMetrics", "MemberResult", "TrainOptions"]

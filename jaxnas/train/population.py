@@ -36,7 +36,7 @@ from jaxnas.train.executors import (
     resolve_executor,
     run_group,
 )
-from jaxnas.train.options import EXECUTORS, MemberResult, TrainOptions
+from jaxnas.train.options import EXECUTORS, EpochMetrics, MemberResult, TrainOptions
 from jaxnas.train.recipe import TrainRecipe
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def train_population(
     options: TrainOptions | None = None,
     on_member: Callable[[int, MemberResult], None] | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
+    on_member_epoch: Callable[[EpochMetrics], None] | None = None,
     checkpoint_dir: str | Path | None = None,
 ) -> list[MemberResult]:
     """Train every genome of ``genomes`` (one space) on ``train_data`` with its own recipe and
@@ -133,11 +134,13 @@ def train_population(
     as soon as member i has finished (one call at a time, in finishing order), so a caller can
     store each result before the rest of the population is done. ``on_epoch(done, of)`` is
     called after every epoch of a group of members (for progress bars; groups that train in
-    threads call it from their thread, unsynchronised). ``checkpoint_dir``: each group saves
-    its state there after every epoch, and a later call with the same members, recipes, keys,
-    network options and data continues from the last saved epoch with the same results as an
-    uninterrupted training (:mod:`jaxnas.train.checkpoint`; wall and compile seconds are
-    summed over the calls).
+    threads call it from their thread, unsynchronised). ``on_member_epoch(metrics)`` gets an
+    :class:`EpochMetrics` per member and epoch, as soon as the epoch is evaluated (per-epoch
+    curves while training; same threading as ``on_epoch``; before the epoch's checkpoint is
+    saved). ``checkpoint_dir``: each group saves its state there after every epoch, and a
+    later call with the same members, recipes, keys, network options and data continues from
+    the last saved epoch with the same results as an uninterrupted training
+    (:mod:`jaxnas.train.checkpoint`; wall and compile seconds are summed over the calls).
     """
     genomes = list(genomes)
     if not genomes:
@@ -174,7 +177,8 @@ def train_population(
         shape = input_shape if g.sd.crop_size is None else (
             g.sd.crop_size, g.sd.crop_size, input_shape[-1])
         try:
-            run_group(g, train, evals, shape, mesh, progress, on_epoch, checkpoint_of(g))
+            run_group(g, train, evals, shape, mesh, progress, on_epoch, checkpoint_of(g),
+                      on_member_epoch)
         except ConfigError:
             raise
         except Exception as exc:  # one broken group must not lose the population's results

@@ -80,7 +80,8 @@ def train_genome(space_name: str, genome_text: str, dataset: str, epochs: int, *
                  net_options: tuple[tuple[str, Any], ...] = (), data_dir: str | None = None,
                  progress: bool = False, conv_impl: str = "auto",
                  limits: Mapping[str, Any] | None = None,
-                 checkpoint_dir: str | Path | None = None, **recipe: Any) -> dict[str, Any]:
+                 checkpoint_dir: str | Path | None = None,
+                 data: tuple[Any, Any, Any] | None = None, **recipe: Any) -> dict[str, Any]:
     """Train one genome and return what ``jaxnas train`` prints and writes (a JSON-able dict:
     best/final test accuracy, the epoch of the best, params, curves, wall time, recipe).
 
@@ -88,6 +89,10 @@ def train_genome(space_name: str, genome_text: str, dataset: str, epochs: int, *
     ``conv_impl``: the network's ``conv_impl`` (:data:`jaxnas.nn.layers.CONV_IMPLS`, speed
     only). ``limits``: see :func:`parse_searched_genome`. ``checkpoint_dir``: save the state
     after every epoch and continue from it when called again (``train_population``'s).
+    ``data``: the (train, val or None, test) splits of ``dataset``, already loaded by
+    :func:`load_split_data` (a caller training several genomes loads them once); then
+    ``data_dir``, ``n_train`` and ``n_test`` must stay None and ``val_fraction`` must be the
+    one the splits were made with (it is recorded).
     """
     import jax
 
@@ -95,7 +100,11 @@ def train_genome(space_name: str, genome_text: str, dataset: str, epochs: int, *
 
     rec = single_recipe(space_name, epochs, **recipe)
     genome, canonical = parse_searched_genome(space_name, genome_text, limits)
-    train, val, test = load_split_data(dataset, data_dir, val_fraction, n_train, n_test, seed)
+    if data is None:
+        data = load_split_data(dataset, data_dir, val_fraction, n_train, n_test, seed)
+    else:
+        _check_loaded(data, val_fraction, data_dir=data_dir, n_train=n_train, n_test=n_test)
+    train, val, test = data
     opts = TrainOptions(network_options=tuple(net_options), network_conv_impl=conv_impl)
     start = time.perf_counter()
     # without a validation split the test set is the trainer's (only) evaluation set, so it
@@ -115,6 +124,20 @@ def train_genome(space_name: str, genome_text: str, dataset: str, epochs: int, *
     if val is not None:
         out["val_images"] = len(val)
     return out
+
+
+def _check_loaded(data: tuple[Any, Any, Any], val_fraction: float, **loading: Any) -> None:
+    """Reject loading arguments next to already loaded splits, and a ``val_fraction`` the
+    splits contradict."""
+    given = sorted(name for name, value in loading.items() if value is not None)
+    if given:
+        raise ConfigError(f"{', '.join(given)} given with already loaded data; pass them to "
+                          "load_split_data instead")
+    if len(data) != 3:
+        raise ConfigError(f"data must be (train, val or None, test), got {len(data)} items")
+    if (data[1] is not None) != (val_fraction > 0):
+        raise ConfigError(f"val_fraction {val_fraction} does not match the loaded data "
+                          f"({'a' if data[1] is not None else 'no'} validation split)")
 
 
 def _summary(res: MemberResult, has_val: bool, wall: float) -> dict[str, Any]:
