@@ -514,11 +514,11 @@ Command line: `jaxnas search --space nb201 --dataset fashion_mnist --strategy ag
 # parameters: small so the notebook runs in CI in a few minutes on 2 CPU cores.
 # For a real run: QUERIES = 48+, NUM_INIT = K = 16 (AG-Net's), TRAIN_PRESET = "cpu" (or
 # "paper" on an accelerator) and drop the image/epoch overrides in EVALUATOR_OPTIONS.
-QUERIES = 8
-NUM_INIT = 4  # random cells before the generator proposes
-K = 4  # proposals trained per round
+QUERIES = 6
+NUM_INIT = 3  # random cells before the generator proposes
+K = 3  # proposals trained per round
 TRAIN_PRESET = "smoke"
-EVALUATOR_OPTIONS = {"train_images": "512", "val_images": "256", "test_images": "256",
+EVALUATOR_OPTIONS = {"train_images": "256", "val_images": "128", "test_images": "128",
                      "epochs": "1"}
 SEED = 0'''),
     new_code_cell(SETUP),

@@ -8,11 +8,13 @@ be imported inside ``try: ... except ImportError`` whose handler names the extra
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import Mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "jaxnas"
@@ -37,8 +39,13 @@ def _declared() -> tuple[set[str], dict[str, set[str]]]:
     return core, extras
 
 
+@functools.cache
+def _installed_providers() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()  # scans every distribution: once
+
+
 def _providers(module: str) -> set[str]:
-    installed = importlib.metadata.packages_distributions().get(module, [])
+    installed = _installed_providers().get(module, [])
     return {_normalized(d) for d in installed} or UNINSTALLED_PROVIDERS.get(module, {module})
 
 

@@ -231,6 +231,33 @@ def test_results_of_another_seed_or_budget_are_refused_and_more_queries_really_r
     assert run_search(more, tmp_path)["runs"] == extended["runs"]
 
 
+def test_a_run_whose_preset_changed_since_is_refused_field_by_field(tmp_path, monkeypatch):
+    from jaxnas.search.random_search import RandomSearch, RandomSearchConfig
+
+    monkeypatch.setattr(RandomSearch, "PRESETS", {"small": RandomSearchConfig(batch_size=2)})
+    config = RunConfig(strategy="random", queries=6, preset="small")
+    first = run_search(config, tmp_path)
+    stored = json.loads((tmp_path / "config.json").read_text())
+    assert stored["strategy_settings"] == {"batch_size": 2}
+    assert run_search(config, tmp_path)["runs"] == first["runs"]  # unchanged: resumes
+    monkeypatch.setattr(RandomSearch, "PRESETS", {"small": RandomSearchConfig(batch_size=3)})
+    with pytest.raises(ConfigError, match=r"other strategy settings \(batch_size: 2 -> 3\)"):
+        run_search(config, tmp_path)
+    del stored["strategy_settings"]  # a run dir from before the values were recorded
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(ConfigError, match="names preset 'small' but not its values"):
+        run_search(config, tmp_path)
+
+
+def test_an_egnas_run_records_the_data_fields_its_preset_resolved_to():
+    from jaxnas.search.egnas import PRESETS, TrainerEvaluator
+
+    identity = TrainerEvaluator(preset="cpu", n_train=123).identity()
+    assert identity["data"]["n_train"] == 123
+    assert identity["data"]["n_val"] == PRESETS["cpu"].n_val
+    assert identity != TrainerEvaluator(preset="cpu").identity()
+
+
 def test_a_failed_start_leaves_no_run_directory(tmp_path):
     with pytest.raises(ConfigError, match="exceeds the 15,625 distinct cells"):
         run_search(RunConfig(strategy="random", queries=1_000_000_000), tmp_path / "run")

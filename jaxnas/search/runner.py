@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import json
 import math
 import sys
 import time
@@ -376,14 +377,15 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
     """
     run_dir = Path(run_dir)
     started = _dt.datetime.now().isoformat(timespec="seconds")
-    _, evaluator, label = build(config, show_progress)  # fail early on bad names, options, data
+    strategy, evaluator, label = build(config, show_progress)  # fail early: names, options, data
     capacity = evaluator.capacity()
     if capacity is not None and config.queries > capacity:
         raise ConfigError(f"queries={config.queries} exceeds the {capacity:,} distinct cells "
                           f"{label} has; choose at most {capacity}")
     with locked_run_dir(run_dir):
-        env, resumed = _config_file(run_dir, config, label, evaluator.identity(), command,
-                                    json_path, started, extend)
+        env, resumed = _config_file(run_dir, config, label, evaluator.identity(),
+                                    strategy_settings(strategy), command, json_path, started,
+                                    extend)
         start_all = time.perf_counter()
         runs, wall = _run_seeds(config, run_dir, workers, show_progress, label, evaluator)
         results = {
@@ -405,11 +407,18 @@ def run_search(config: RunConfig, run_dir: Path | str, *, workers: int = 1,
     return results
 
 
+def strategy_settings(strategy: Any) -> dict[str, Any]:
+    """Every field of the strategy's resolved config, as JSON: a preset's values as they were
+    when the run started (a preset's name alone would not notice the preset changing)."""
+    return json.loads(json.dumps(dataclasses.asdict(strategy.config)))
+
+
 def _config_file(run_dir: Path, config: RunConfig, label: str, identity: Mapping[str, Any],
-                 command: Sequence[str] | None, json_path: Path | str | None, started: str,
-                 extend: bool = False) -> tuple[dict[str, Any], bool]:
+                 settings: Mapping[str, Any], command: Sequence[str] | None,
+                 json_path: Path | str | None, started: str, extend: bool = False
+                 ) -> tuple[dict[str, Any], bool]:
     """(recorded environment, resumed?): write ``config.json`` for a new run, or check that
-    the stored one is this run (same config and same evaluation data)."""
+    the stored one is this run (same config, strategy settings and evaluation data)."""
     config_path = run_dir / "config.json"
     if config_path.is_file():
         stored = load_run_config(run_dir)
@@ -427,14 +436,35 @@ def _config_file(run_dir: Path, config: RunConfig, label: str, identity: Mapping
             raise ConfigError(f"{run_dir} was evaluated on other data or settings "
                               f"({stored.get('evaluator_identity')}); now "
                               f"{dict(identity)}")
+        _check_settings(run_dir, stored, config, settings)
+        if "strategy_settings" not in stored:  # a run from before settings were recorded
+            write_json_atomic(config_path, dict(stored, strategy_settings=dict(settings)))
         return stored["environment"], True
     env = environment(command)
     write_json_atomic(config_path, {"format": RESULTS_FORMAT, "config": config.to_json(),
                                     "space_label": label, "environment": env,
                                     "evaluator_identity": dict(identity),
+                                    "strategy_settings": dict(settings),
                                     "json_path": str(json_path) if json_path else None,
                                     "created": started})
     return env, False
+
+
+def _check_settings(run_dir: Path, stored: Mapping[str, Any], config: RunConfig,
+                    settings: Mapping[str, Any]) -> None:
+    """A resumed run's strategy settings must be the stored ones, field by field."""
+    old = stored.get("strategy_settings")
+    if old is None:
+        if config.preset is not None:  # the preset may have changed since; nothing to compare
+            raise ConfigError(f"{run_dir} names preset {config.preset!r} but not its values "
+                              f"(it predates their recording), so a changed preset cannot be "
+                              f"told apart; pick a new --run-dir")
+        return
+    changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+    if changed:
+        diffs = ", ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+        raise ConfigError(f"{run_dir} was searched with other strategy settings ({diffs}); "
+                          f"pick a new --run-dir")
 
 
 class _Progress:

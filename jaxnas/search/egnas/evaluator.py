@@ -20,7 +20,13 @@ from typing import Any, Callable, Sequence
 
 from jaxnas.errors import ConfigError
 from jaxnas.search.base import ACCURACY, EvalRecord, Evaluator, SearchContext
-from jaxnas.search.egnas.config import PRESETS, TRAIN_ACCURACY, EGNASConfig, searched_space
+from jaxnas.search.egnas.config import (
+    DATA_FIELDS,
+    PRESETS,
+    TRAIN_ACCURACY,
+    EGNASConfig,
+    searched_space,
+)
 from jaxnas.train.options import MemberResult
 from jaxnas.train.recipe import TrainRecipe
 
@@ -102,6 +108,12 @@ class TrainerEvaluator(Evaluator):
         return self._data
 
     # ------------------------------------------------------------------ the interface
+
+    def identity(self) -> dict[str, Any]:
+        """The data fields this evaluator trains with (checked on resume: a changed preset
+        or option must not continue an old run)."""
+        return {"dataset": self.context.dataset,
+                "data": {name: getattr(self.config, name) for name in DATA_FIELDS}}
 
     def costs(self, genomes: Sequence[Any], budgets: Sequence[Any] | None = None
               ) -> list[float]:
